@@ -1,0 +1,255 @@
+"""Renders the fleet state as metric families at scrape time. No I/O happens here.
+
+Every scrape builds fresh families from the summaries the poller left in state; ages are computed
+from the injected clock at that moment. Each instance is rendered on its own, so one odd record
+cannot fail the whole scrape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from exporter.clock import Clock
+from exporter.state import FleetState, InstanceState, TypeSummary
+
+log = logging.getLogger(__name__)
+
+PREFIX = "aliyun_rds_"
+
+
+@dataclass
+class _Families:
+    """One family of each metric, filled instance by instance."""
+
+    source: str
+
+    def __post_init__(self) -> None:
+        by_type = ["instance_id", "backup_type"]
+        src = self.source
+        self.last_success = GaugeMetricFamily(
+            PREFIX + "backup_last_success_timestamp_seconds",
+            f"BackupEndTime of the newest successful backup within lookback ({src}).",
+            labels=by_type,
+        )
+        self.age = GaugeMetricFamily(
+            PREFIX + "backup_last_success_age_seconds",
+            f"Seconds since the newest successful backup ended, at scrape time ({src}).",
+            labels=by_type,
+        )
+        self.size = GaugeMetricFamily(
+            PREFIX + "backup_last_success_size_bytes",
+            f"BackupSize of the newest successful backup ({src}).",
+            labels=by_type,
+        )
+        self.duration = GaugeMetricFamily(
+            PREFIX + "backup_last_success_duration_seconds",
+            f"End minus start of the newest successful backup ({src}).",
+            labels=by_type,
+        )
+        self.available = GaugeMetricFamily(
+            PREFIX + "backup_last_success_available",
+            f"IsAvail of the newest successful backup; 0 = cannot be used to restore ({src}).",
+            labels=by_type,
+        )
+        self.consistent = GaugeMetricFamily(
+            PREFIX + "backup_last_success_consistent_timestamp_seconds",
+            f"ConsistentTime of the newest successful backup, when the API gives one ({src}).",
+            labels=by_type,
+        )
+        self.success_info = InfoMetricFamily(
+            PREFIX + "backup_last_success",
+            f"What the newest successful backup was: method, mode, initiator, storage ({src}).",
+            labels=by_type,
+        )
+        self.last_status = GaugeMetricFamily(
+            PREFIX + "backup_last_status",
+            f"1 if the newest completed backup succeeded, 0 if it failed ({src}).",
+            labels=by_type,
+        )
+        self.last_failure = GaugeMetricFamily(
+            PREFIX + "backup_last_failure_timestamp_seconds",
+            f"BackupEndTime (else start) of the newest failed backup within lookback ({src}).",
+            labels=by_type,
+        )
+        self.sets = GaugeMetricFamily(
+            PREFIX + "backup_sets",
+            f"Completed backups (successful or failed) within lookback ({src}).",
+            labels=by_type,
+        )
+        self.failed_sets = GaugeMetricFamily(
+            PREFIX + "backup_failed_sets",
+            f"Failed backups within lookback ({src}).",
+            labels=by_type,
+        )
+        self.failures = CounterMetricFamily(
+            PREFIX + "backup_failures",
+            f"Distinct failed backups first seen after the instance's first successful poll "
+            f"({src}).",
+            labels=by_type,
+        )
+        self.snapshot_chain = GaugeMetricFamily(
+            PREFIX + "backup_snapshot_chain_bytes",
+            f"TotalEcsSnapshotSize: size of the instance's snapshot chain ({src}).",
+            labels=["instance_id"],
+        )
+        self.instance_info = InfoMetricFamily(
+            PREFIX + "instance",
+            f"Instance metadata, a join target for names and labels ({src}).",
+        )
+        self.collect_success = GaugeMetricFamily(
+            PREFIX + "backup_collect_success",
+            f"1 if the instance's last poll succeeded, 0 if it failed ({src}).",
+            labels=["instance_id"],
+        )
+        self.collect_last_success = GaugeMetricFamily(
+            PREFIX + "backup_collect_last_success_timestamp_seconds",
+            f"When the instance's last successful poll finished ({src}).",
+            labels=["instance_id"],
+        )
+
+    def all(self) -> list[Metric]:
+        return [
+            self.last_success,
+            self.age,
+            self.size,
+            self.duration,
+            self.available,
+            self.consistent,
+            self.success_info,
+            self.last_status,
+            self.last_failure,
+            self.sets,
+            self.failed_sets,
+            self.failures,
+            self.snapshot_chain,
+            self.instance_info,
+            self.collect_success,
+            self.collect_last_success,
+        ]
+
+
+class BackupCollector(Collector):
+    """``state -> metric families``. Takes a clock so ages are exact and testable."""
+
+    def __init__(
+        self,
+        state: FleetState,
+        clock: Clock,
+        *,
+        interval_text: str,
+        version: str,
+    ) -> None:
+        self._state = state
+        self._clock = clock
+        self._source = f"from a background poll of DescribeBackups every {interval_text}"
+        self._version = version
+
+    def describe(self) -> list[Metric]:
+        # Registering must not call collect(): the names are all the registry needs.
+        return [*_Families(self._source).all(), *self._exporter_families()]
+
+    def collect(self) -> Iterator[Metric]:
+        families = _Families(self._source)
+        now = self._clock.time()
+        for instance in list(self._state.instances.values()):
+            try:
+                self._render_instance(families, instance, now)
+            except Exception:  # one broken record must not cost the whole scrape
+                log.exception("cannot render instance %s", instance.target.instance_id)
+        yield from families.all()
+        yield from self._exporter_families()
+
+    def _exporter_families(self) -> list[Metric]:
+        instances = GaugeMetricFamily(
+            PREFIX + "exporter_instances",
+            "Instances being polled, by where they came from (static config or discovery).",
+            labels=["source"],
+        )
+        counts = {"static": 0, "discovery": 0}
+        for instance in self._state.instances.values():
+            counts[instance.target.source] = counts.get(instance.target.source, 0) + 1
+        for source, count in sorted(counts.items()):
+            instances.add_metric([source], count)
+        build = InfoMetricFamily(PREFIX + "exporter_build", "Exporter version.")
+        build.add_metric([], {"version": self._version})
+        return [instances, build]
+
+    def _render_instance(self, f: _Families, instance: InstanceState, now: float) -> None:
+        target = instance.target
+        iid = target.instance_id
+        info = {
+            "instance_id": iid,
+            "account": target.account,
+            "region_id": target.region,
+            "engine": instance.engine,
+            "engine_version": instance.engine_version,
+            "description": target.description,
+        }
+        for name, value in target.labels.items():
+            info.setdefault(name, value)
+        f.instance_info.add_metric([], info)
+        if instance.collect_success is not None:
+            f.collect_success.add_metric([iid], 1.0 if instance.collect_success else 0.0)
+        if instance.last_collect_success is not None:
+            f.collect_last_success.add_metric([iid], instance.last_collect_success)
+        if not instance.baseline_done:
+            # Until one poll has gone through, absence is the honest answer.
+            return
+        if instance.snapshot_chain_bytes is not None:
+            f.snapshot_chain.add_metric([iid], float(instance.snapshot_chain_bytes))
+        for backup_type, total in sorted(instance.failures_total.items()):
+            f.failures.add_metric([iid, backup_type], float(total))
+            summary = instance.summaries.get(backup_type)
+            if summary is None:
+                f.sets.add_metric([iid, backup_type], 0.0)
+                f.failed_sets.add_metric([iid, backup_type], 0.0)
+        for backup_type, summary in sorted(instance.summaries.items()):
+            self._render_type(f, iid, backup_type, summary, now)
+
+    @staticmethod
+    def _render_type(
+        f: _Families, iid: str, backup_type: str, summary: TypeSummary, now: float
+    ) -> None:
+        labels = [iid, backup_type]
+        f.sets.add_metric(labels, float(summary.sets))
+        f.failed_sets.add_metric(labels, float(summary.failed_sets))
+        if summary.last_completed is not None:
+            f.last_status.add_metric(labels, 1.0 if summary.last_completed.succeeded else 0.0)
+        failure = summary.last_failure
+        if failure is not None:
+            when = failure.end if failure.end is not None else failure.start
+            if when is not None:
+                f.last_failure.add_metric(labels, when)
+        success = summary.last_success
+        if success is None or success.end is None:
+            return
+        f.last_success.add_metric(labels, success.end)
+        f.age.add_metric(labels, max(0.0, now - success.end))
+        if success.size_bytes is not None:
+            f.size.add_metric(labels, float(success.size_bytes))
+        if success.start is not None:
+            f.duration.add_metric(labels, max(0.0, success.end - success.start))
+        if success.available is not None:
+            f.available.add_metric(labels, float(success.available))
+        if success.consistent_time:
+            f.consistent.add_metric(labels, success.consistent_time)
+        f.success_info.add_metric(
+            labels,
+            {
+                "backup_method": success.method,
+                "backup_mode": success.mode,
+                "backup_initiator": success.initiator,
+                "storage_class": success.storage_class,
+                "encrypted": "true" if success.encrypted else "false",
+            },
+        )

@@ -1,0 +1,204 @@
+"""Polls DescribeBackups for every target on a schedule and folds the results into state.
+
+First poll of an instance: ``[now - lookback, now]`` in windows no wider than ``window``. Later
+polls: from the watermark minus the overlap (backups that were still running) up to now. The
+watermark moves only when every window and page of a poll succeeded, so a failed poll loses
+nothing: the next one covers the gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from exporter.aliyun.client import RdsClient
+from exporter.aliyun.credentials import CredentialsError
+from exporter.aliyun.errors import ApiError
+from exporter.clock import Clock
+from exporter.state import FleetState, InstanceState, Target
+
+log = logging.getLogger(__name__)
+
+MINUTE = 60.0
+
+
+def floor_minute(epoch: float) -> float:
+    return math.floor(epoch / MINUTE) * MINUTE
+
+
+def ceil_minute(epoch: float) -> float:
+    return math.ceil(epoch / MINUTE) * MINUTE
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    interval: float
+    lookback: float
+    window: float
+    overlap: float
+    page_size: int = 100
+
+
+def poll_range(now: float, watermark: float | None, settings: PollSettings) -> tuple[float, float]:
+    """The minute-aligned [start, end] one poll must cover.
+
+    Later polls start at ``watermark - overlap``. When that range is longer than a whole number
+    of windows only by scheduling drift (a late wake-up, minute rounding), the overlap gives up
+    those few minutes instead of costing one more call, so a steady-state poll is exactly one
+    window; the start never moves past the watermark, so no gap can open.
+    """
+    end = floor_minute(now)
+    earliest = floor_minute(now - settings.lookback)
+    if watermark is None:
+        start = earliest
+    else:
+        nominal = floor_minute(watermark - settings.overlap)
+        tolerance = max(2 * MINUTE, 0.1 * settings.interval)
+        whole_windows = max(1, math.ceil((end - nominal - tolerance) / settings.window))
+        trimmed = ceil_minute(end - whole_windows * settings.window)
+        start = max(nominal, min(trimmed, floor_minute(watermark)), earliest)
+    if end <= start:
+        # The API wants EndTime after StartTime; one minute is the narrowest window.
+        end = start + MINUTE
+    return start, end
+
+
+def plan_windows(start: float, end: float, window: float) -> list[tuple[float, float]]:
+    """Consecutive [start, end] pieces tiling the range, none wider than ``window``."""
+    width = max(MINUTE, floor_minute(window))
+    windows: list[tuple[float, float]] = []
+    cursor = start
+    while cursor < end:
+        stop = min(cursor + width, end)
+        windows.append((cursor, stop))
+        cursor = stop
+    return windows
+
+
+class CollectObserver:
+    """Receives each poll's duration (the collect histogram); a no-op by default."""
+
+    def observe_poll(self, instance_id: str, seconds: float) -> None:
+        return None
+
+
+class Poller:
+    """Runs one task per target; each polls on its own phase so polls spread over the interval."""
+
+    def __init__(
+        self,
+        state: FleetState,
+        clients: Mapping[str, RdsClient],
+        settings: PollSettings,
+        clock: Clock,
+        *,
+        observer: CollectObserver | None = None,
+    ) -> None:
+        self._state = state
+        self._clients = clients
+        self._settings = settings
+        self._clock = clock
+        self._observer = observer or CollectObserver()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def set_targets(self, targets: Iterable[Target]) -> None:
+        """Starts tasks for new targets, stops those of removed ones (their series go too)."""
+        targets = list(targets)
+        removed = self._state.sync_targets(targets)
+        for instance_id in removed:
+            task = self._tasks.pop(instance_id, None)
+            if task is not None:
+                task.cancel()
+        count = max(1, len(targets))
+        for index, target in enumerate(targets):
+            if target.instance_id not in self._tasks:
+                phase = self._settings.interval * index / count
+                self._tasks[target.instance_id] = asyncio.create_task(
+                    self._run_instance(target.instance_id, phase),
+                    name=f"poll {target.instance_id}",
+                )
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_instance(self, instance_id: str, phase: float) -> None:
+        # First poll at once (the shared rate limiter paces start-up); after that each instance
+        # keeps its own phase so the fleet's polls are spread over the interval, anchored to a
+        # monotonic start so slow polls do not drift the schedule.
+        anchor = self._clock.monotonic() + phase
+        while True:
+            state = self._state.instances.get(instance_id)
+            if state is None:
+                return
+            await self.poll_instance(state)
+            now = self._clock.monotonic()
+            periods = max(1, math.floor((now - anchor) / self._settings.interval) + 1)
+            await self._clock.sleep(anchor + periods * self._settings.interval - now)
+
+    async def poll_instance(self, state: InstanceState) -> None:
+        """One poll: every window of the range, every page; state changes only by merging."""
+        target = state.target
+        client = self._clients[target.account]
+        settings = self._settings
+        now = self._clock.time()
+        started = self._clock.monotonic()
+        start, end = poll_range(now, state.watermark, settings)
+        cutoff = now - settings.lookback
+        error: str | None = None
+        try:
+            for window_start, window_end in plan_windows(start, end, settings.window):
+                pages = client.iter_backup_pages(
+                    target.instance_id,
+                    target.region,
+                    window_start,
+                    window_end,
+                    page_size=settings.page_size,
+                )
+                async for page in pages:
+                    state.merge(page.items, cutoff)
+                    if page.snapshot_chain_bytes is not None:
+                        state.snapshot_chain_bytes = page.snapshot_chain_bytes
+        except ApiError as err:
+            error = err.code
+            self._report(state, error, err.summary())
+        except CredentialsError as err:
+            error = "CredentialsError"
+            self._report(state, error, str(err))
+        except Exception:
+            # A bug must not stop this instance's polling for good, nor the others'.
+            error = "ExporterError"
+            if state.last_error != error:
+                log.exception("instance %s: unexpected error while polling", target.instance_id)
+        else:
+            state.watermark = end
+            state.baseline_done = True
+            state.last_collect_success = self._clock.time()
+            if state.last_error is not None:
+                log.info("instance %s: collection recovered", target.instance_id)
+        state.prune(self._clock.time() - settings.lookback)
+        state.refresh_summaries()
+        state.polled = True
+        state.collect_success = error is None
+        state.last_error = error
+        self._observer.observe_poll(target.instance_id, self._clock.monotonic() - started)
+
+    def _report(self, state: InstanceState, code: str, message: str) -> None:
+        """Logs an instance's error once per change of error, not once per poll."""
+        if state.last_error != code:
+            log.warning("instance %s: collection failed: %s", state.target.instance_id, message)
+        else:
+            log.debug("instance %s: still failing: %s", state.target.instance_id, message)
+
+
+def targets_source_counts(targets: Iterable[Target]) -> dict[str, int]:
+    counts: dict[str, int] = {"static": 0, "discovery": 0}
+    for target in targets:
+        counts[target.source] = counts.get(target.source, 0) + 1
+    return counts

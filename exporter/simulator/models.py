@@ -1,0 +1,119 @@
+"""Plain records of the simulated fleet: instances, their backup policies and their backups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from exporter.simulator.timefmt import DAY
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+ENGINES = ("MySQL", "PostgreSQL", "SQLServer", "MariaDB")
+
+
+@dataclass(frozen=True)
+class SimPolicy:
+    """An instance's data backup policy; scheduled full backups follow it exactly."""
+
+    weekdays: frozenset[int]  # 0 = Monday, as in datetime.weekday()
+    window_start_hour: int  # UTC; the window is one hour long
+    retention_days: int = 7
+    log_backup: bool = True
+    log_retention_days: int = 7
+    method: str = "Physical"  # Physical | Logical | Snapshot
+    category: str = "Standard"  # Standard | Flash
+    incremental: bool = False  # an IncrementalBackup every day, half a day after the window
+
+    def __post_init__(self) -> None:
+        if not self.weekdays or not self.weekdays <= frozenset(range(7)):
+            raise ValueError("weekdays must be a non-empty subset of 0..6")
+        if not 0 <= self.window_start_hour < 24:
+            raise ValueError("window_start_hour must be in 0..23")
+
+    @property
+    def period(self) -> str:
+        """``PreferredBackupPeriod``: ``Monday,Wednesday,...``."""
+        return ",".join(WEEKDAYS[day] for day in sorted(self.weekdays))
+
+    @property
+    def window(self) -> str:
+        """``PreferredBackupTime``: ``15:00Z-16:00Z``."""
+        start = self.window_start_hour
+        return f"{start:02d}:00Z-{(start + 1) % 24:02d}:00Z"
+
+    def longest_gap_seconds(self) -> float:
+        """Longest span between two consecutive scheduled days (ground truth for staleness)."""
+        days = sorted(self.weekdays)
+        gaps = [(days[(i + 1) % len(days)] - day) % 7 or 7 for i, day in enumerate(days)]
+        return max(gaps) * DAY
+
+
+@dataclass(frozen=True)
+class SimInstance:
+    """One RDS instance as DescribeDBInstances and the backup generator see it."""
+
+    instance_id: str
+    serial: int  # stable per fleet; part of every generated BackupId
+    engine: str
+    engine_version: str
+    region_id: str
+    zone_id: str
+    description: str
+    instance_type: str  # Primary | Readonly | Guard | Temp
+    status: str
+    resource_group_id: str
+    tags: Mapping[str, str]
+    policy: SimPolicy
+    created_at: float  # epoch seconds; no backup starts earlier
+    storage_type: str  # local_ssd | cloud_essd
+    category: str  # Basic | HighAvailability | AlwaysOn
+    instance_class: str
+    master_instance_id: str = ""
+    base_size_bytes: int = 1 << 30  # size of the first full backup
+    daily_growth: float = 0.002  # relative growth of the data per day
+    throughput_bytes_per_second: float = 80e6
+    encryption: str = "{}"
+    archive: bool = False  # backups kept in archive storage (StorageClass "1")
+    host_ids: tuple[str, ...] = ("5882781",)
+    databases: tuple[str, ...] = ()  # per-database download links (SQL Server)
+    vpc_id: str = ""
+    vswitch_id: str = ""
+
+    @property
+    def has_backups(self) -> bool:
+        """Read-only replicas and other non-primary types keep no backups of their own."""
+        return self.instance_type == "Primary"
+
+
+@dataclass(frozen=True)
+class SimBackup:
+    """One backup set; :func:`exporter.simulator.render.backup_item` turns it into an API item."""
+
+    backup_id: str
+    instance_id: str
+    start: float
+    end: float
+    status: str  # Success | Failed
+    backup_type: str  # FullBackup | IncrementalBackup
+    mode: str  # Automated | Manual
+    method: str  # Physical | Logical | Snapshot
+    initiator: str  # System | User
+    size: int
+    engine: str
+    engine_version: str
+    region_id: str
+    host_instance_id: str
+    consistent_time: int = 0
+    storage_class: str = "0"
+    encryption: str = "{}"
+    checksum: str = ""
+    meta_status: str = ""
+    databases: tuple[str, ...] = field(default=())
+    # None: the field is left out (cloud-disk snapshots); "": present but empty.
+    download_url: str | None = ""
+    intranet_download_url: str | None = ""
+
+    @property
+    def is_avail(self) -> int:
+        return 1 if self.status == "Success" else 0

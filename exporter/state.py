@@ -1,0 +1,156 @@
+"""What the exporter knows about each instance: plain data, folded from polls, no I/O.
+
+The poller writes here; the collector reads the summaries at scrape time. Backups are kept by
+BackupId within the lookback, so memory is bounded by the number of instances, not by time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from exporter.aliyun.models import Backup
+
+# Series for these types exist from the first successful poll on, so a counter's first
+# increment is visible to increase() instead of appearing already at 1.
+STANDARD_BACKUP_TYPES = ("FullBackup", "IncrementalBackup")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One instance to poll, and the labels it carries on the info metric."""
+
+    instance_id: str
+    region: str
+    account: str = "default"
+    source: str = "static"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TypeSummary:
+    """The newest backups of one backup type, as the collector renders them."""
+
+    last_success: Backup | None
+    last_completed: Backup | None
+    last_failure: Backup | None
+    sets: int
+    failed_sets: int
+
+
+def backup_time(backup: Backup) -> float:
+    """When a backup finished, or started if the end is unknown; orders 'newest'."""
+    if backup.end is not None:
+        return backup.end
+    return backup.start if backup.start is not None else 0.0
+
+
+def started_at(backup: Backup) -> float:
+    """When a backup started (else ended): the time the lookback and the API's filter use."""
+    if backup.start is not None:
+        return backup.start
+    return backup.end if backup.end is not None else 0.0
+
+
+def summarize(backups: Iterable[Backup]) -> dict[str, TypeSummary]:
+    grouped: dict[str, list[Backup]] = {}
+    for backup in backups:
+        grouped.setdefault(backup.backup_type, []).append(backup)
+    summaries: dict[str, TypeSummary] = {}
+    for backup_type, items in grouped.items():
+        completed = [b for b in items if b.succeeded or b.failed]
+        successes = [b for b in completed if b.succeeded]
+        failures = [b for b in completed if b.failed]
+        summaries[backup_type] = TypeSummary(
+            last_success=max(successes, key=_newest_key, default=None),
+            last_completed=max(completed, key=_newest_key, default=None),
+            last_failure=max(failures, key=_newest_key, default=None),
+            sets=len(completed),
+            failed_sets=len(failures),
+        )
+    return summaries
+
+
+def _newest_key(backup: Backup) -> tuple[float, str]:
+    # The id breaks ties so the choice does not depend on the order the API listed them in.
+    return (backup_time(backup), backup.backup_id)
+
+
+@dataclass
+class InstanceState:
+    target: Target
+    backups: dict[str, Backup] = field(default_factory=dict)
+    summaries: dict[str, TypeSummary] = field(default_factory=dict)
+    failures_total: dict[str, int] = field(default_factory=dict)
+    baseline_done: bool = False
+    """True once a poll succeeded: failures first seen after that are counted."""
+    watermark: float | None = None
+    """End of the last fully successful poll (epoch seconds, minute-aligned)."""
+    snapshot_chain_bytes: int | None = None
+    engine: str = ""
+    engine_version: str = ""
+    polled: bool = False
+    """True once a poll finished, successfully or not (readiness)."""
+    collect_success: bool | None = None
+    last_collect_success: float | None = None
+    last_error: str | None = None
+
+    def merge(self, backups: Iterable[Backup], cutoff: float) -> int:
+        """Adds backups not seen before that started at or after ``cutoff``; returns how many.
+
+        A failure first seen after the baseline poll counts once: de-duplication by BackupId
+        makes re-reading overlapping windows, or redoing a failed poll, harmless.
+        """
+        added = 0
+        for backup in backups:
+            if backup.backup_id in self.backups or started_at(backup) < cutoff:
+                continue
+            self.backups[backup.backup_id] = backup
+            added += 1
+            if backup.engine:
+                self.engine = backup.engine
+                self.engine_version = backup.engine_version or self.engine_version
+            if backup.failed and self.baseline_done:
+                self.failures_total[backup.backup_type] = (
+                    self.failures_total.get(backup.backup_type, 0) + 1
+                )
+        return added
+
+    def prune(self, cutoff: float) -> None:
+        """Forgets backups that started before the lookback."""
+        stale = [bid for bid, b in self.backups.items() if started_at(b) < cutoff]
+        for backup_id in stale:
+            del self.backups[backup_id]
+
+    def refresh_summaries(self) -> None:
+        self.summaries = summarize(self.backups.values())
+        if self.baseline_done:
+            for backup_type in (*STANDARD_BACKUP_TYPES, *self.summaries):
+                self.failures_total.setdefault(backup_type, 0)
+
+
+@dataclass
+class FleetState:
+    """Every polled instance by id. The poller adds and removes; the collector only reads."""
+
+    instances: dict[str, InstanceState] = field(default_factory=dict)
+
+    def sync_targets(self, targets: Iterable[Target]) -> list[str]:
+        """Makes the instance set match ``targets``; returns the ids that were removed."""
+        wanted = {t.instance_id: t for t in targets}
+        removed = [iid for iid in self.instances if iid not in wanted]
+        for instance_id in removed:
+            del self.instances[instance_id]
+        for instance_id, target in wanted.items():
+            current = self.instances.get(instance_id)
+            if current is None:
+                self.instances[instance_id] = InstanceState(target=target)
+            else:
+                current.target = target
+        return removed
+
+    @property
+    def ready(self) -> bool:
+        """Every instance has finished its first poll, successfully or not."""
+        return all(state.polled for state in self.instances.values())

@@ -1,0 +1,47 @@
+"""The exporter's own metrics about its work: API calls and poll durations."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from exporter.aliyun.client import DESCRIBE_BACKUPS
+from exporter.poller import CollectObserver
+
+_API_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_POLL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class Telemetry(CollectObserver):
+    """Receives every API attempt (from the client) and every poll (from the poller)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.api_requests = Counter(
+            "aliyun_rds_api_requests",
+            "RDS API calls (each HTTP attempt, retries included) by action and outcome; "
+            "code is OK or the API's error Code.",
+            ["action", "code"],
+            registry=registry,
+        )
+        self.api_duration = Histogram(
+            "aliyun_rds_api_request_duration_seconds",
+            "Latency of RDS API calls (each HTTP attempt), after waiting for the rate limiter.",
+            ["action"],
+            buckets=_API_BUCKETS,
+            registry=registry,
+        )
+        self.collect_duration = Histogram(
+            "aliyun_rds_backup_collect_duration_seconds",
+            "How long one instance's poll took, all windows, pages and retries included.",
+            buckets=_POLL_BUCKETS,
+            registry=registry,
+        )
+        # Series exist at zero from the start, so rate() and increase() see the first event.
+        self.api_requests.labels(DESCRIBE_BACKUPS, "OK")
+        self.api_duration.labels(DESCRIBE_BACKUPS)
+
+    def observe(self, action: str, code: str, seconds: float) -> None:
+        self.api_requests.labels(action, code).inc()
+        self.api_duration.labels(action).observe(seconds)
+
+    def observe_poll(self, instance_id: str, seconds: float) -> None:
+        self.collect_duration.observe(seconds)

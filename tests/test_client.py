@@ -1,0 +1,366 @@
+"""The RDS client against the simulated API over loopback: paging, errors, retries, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from exporter.aliyun.client import RdsClient, RetryPolicy
+from exporter.aliyun.credentials import Credentials, StaticCredentialsProvider
+from exporter.aliyun.errors import (
+    AuthError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermanentError,
+    ServerError,
+    ThrottledError,
+    TransportError,
+)
+from exporter.aliyun.limiter import RequestLimiter
+from exporter.aliyun.signing import canonical_query_string
+from exporter.clock import SystemClock
+from exporter.simulator import INCORRECT_STATE, SimulatedRds
+from tests.helpers import KEY_ID, NOW, SECRET, InstantClock, make_simulator
+
+DAY = 86400.0
+
+
+@dataclass
+class Recorder:
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def observe(self, action: str, code: str, seconds: float) -> None:
+        self.calls.append((action, code))
+
+
+@dataclass
+class Env:
+    sim: SimulatedRds
+    clock: InstantClock
+    url: str
+    session: aiohttp.ClientSession
+    recorder: Recorder
+
+    def client(
+        self,
+        *,
+        secret: str = SECRET,
+        key_id: str = KEY_ID,
+        retries: int = 3,
+        timeout: float = 5.0,
+        url: str | None = None,
+    ) -> RdsClient:
+        return RdsClient(
+            self.session,
+            StaticCredentialsProvider(Credentials(key_id, secret)),
+            # Its own clock: these tests count the client's backoff sleeps only.
+            RequestLimiter(1000, 8, InstantClock()),
+            self.clock,
+            endpoint=url or self.url,
+            timeout=timeout,
+            retry=RetryPolicy(retries=retries, base_delay=0.5, max_delay=20.0),
+            observer=self.recorder,
+            rng=random.Random(3),
+        )
+
+    @property
+    def first(self) -> str:
+        return next(iter(self.sim.fleet.instances))
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    clock = InstantClock()
+    sim = make_simulator(clock.time, instances=3, shuffle=True)
+    async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
+        yield Env(sim, clock, url, session, Recorder())
+
+
+async def collect(client: RdsClient, instance_id: str, start: float, end: float, size: int):  # type: ignore[no-untyped-def]
+    pages = [p async for p in client.iter_backup_pages(instance_id, "cn-hangzhou", start, end, page_size=size)]
+    return pages
+
+
+async def test_pages_to_the_end_and_matches_ground_truth(env: Env) -> None:
+    iid = env.first
+    for n in range(70):  # enough manual backups to need several pages
+        env.sim.fleet.add_backup(iid, start=NOW - DAY + n * 60, end=NOW - DAY + n * 60 + 30)
+    start, end = NOW - 2 * DAY, NOW
+    pages = await collect(env.client(), iid, start, end, 30)
+    ids = [b.backup_id for p in pages for b in p.items]
+    truth = env.sim.fleet.backups_between(iid, start, end, NOW)
+    assert sorted(ids) == sorted(b.backup_id for b in truth)
+    assert len(ids) == len(set(ids))
+    assert len(pages) == math.ceil(len(truth) / 30)
+    assert [r.params["PageNumber"] for r in env.sim.requests] == [
+        str(n) for n in range(1, len(pages) + 1)
+    ]
+
+
+async def test_query_string_on_the_wire_is_the_signed_one(env: Env) -> None:
+    await env.client().describe_backups(env.first, "cn-hangzhou", NOW - DAY, NOW)
+    (record,) = env.sim.requests
+    assert record.code == "OK"
+    assert record.query_string == canonical_query_string(record.params)
+    assert record.params["StartTime"].endswith("Z") and len(record.params["StartTime"]) == 17
+
+
+async def test_throttling_is_retried_with_bounded_backoff(env: Env) -> None:
+    env.sim.faults.throttle_rate = 0.6
+    client = env.client(retries=10)
+    for _ in range(5):
+        await client.describe_backups(env.first, "cn-hangzhou", NOW - DAY, NOW)
+    codes = [r.code for r in env.sim.requests]
+    assert codes.count("OK") == 5
+    assert codes.count("Throttling.User") == len(env.clock.sleeps) > 0
+    assert [c for _, c in env.recorder.calls] == codes
+    assert all(0 <= s <= 20.0 for s in env.clock.sleeps)
+
+
+async def test_backoff_grows_exponentially_with_full_jitter() -> None:
+    policy = RetryPolicy(retries=6, base_delay=0.5, max_delay=4.0)
+    rng = random.Random(1)
+    for attempt in range(6):
+        ceiling = min(4.0, 0.5 * 2**attempt)
+        delays = [policy.backoff(attempt, rng, None) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > 0.8 * ceiling  # jitter spans the whole range
+    assert policy.backoff(0, rng, retry_after=3.0) >= 3.0
+    assert policy.backoff(0, rng, retry_after=60.0) == 4.0
+
+
+async def test_retry_after_header_is_honoured(env: Env) -> None:
+    env.sim.faults.throttle_rate = 1.0
+    env.sim.faults.retry_after_ms = 1500
+    with pytest.raises(ThrottledError) as caught:
+        await env.client(retries=2).describe_backups(env.first, "cn-hangzhou", NOW - DAY, NOW)
+    assert caught.value.retry_after == 1.5
+    assert env.clock.sleeps and all(s >= 1.5 for s in env.clock.sleeps)
+
+
+@pytest.mark.parametrize(
+    ("setup", "error", "code"),
+    [
+        (lambda f: setattr(f, "outage", True), ServerError, "ServiceUnavailable"),
+        (lambda f: setattr(f, "error_5xx_rate", 1.0), ServerError, None),
+        (lambda f: setattr(f, "html_error_rate", 1.0), ServerError, "HTTP502"),
+        (lambda f: setattr(f, "throttle_rate", 1.0), ThrottledError, "Throttling.User"),
+    ],
+)
+async def test_retryable_errors_exhaust_retries_then_raise(env: Env, setup, error, code) -> None:  # type: ignore[no-untyped-def]
+    setup(env.sim.faults)
+    with pytest.raises(error) as caught:
+        await env.client(retries=3).describe_backups(env.first, "cn-hangzhou", NOW - DAY, NOW)
+    assert len(env.sim.requests) == 4  # one try and three retries
+    assert len(env.clock.sleeps) == 3
+    if code:
+        assert caught.value.code == code
+    assert caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("arrange", "error", "code"),
+    [
+        ("unknown_instance", NotFoundError, "InvalidDBInstanceId.NotFound"),
+        ("wrong_secret", AuthError, "SignatureDoesNotMatch"),
+        ("unknown_key", AuthError, "InvalidAccessKeyId.NotFound"),
+        ("clock_skew", AuthError, "InvalidTimeStamp.Expired"),
+        ("forced_state", PermanentError, "IncorrectDBInstanceState"),
+    ],
+)
+async def test_permanent_errors_raise_at_once_with_code_and_request_id(
+    env: Env, arrange: str, error: type[Exception], code: str
+) -> None:
+    instance_id = env.first
+    client = env.client()
+    if arrange == "unknown_instance":
+        instance_id = "rm-doesnotexist000"
+    elif arrange == "wrong_secret":
+        client = env.client(secret="not-the-secret")
+    elif arrange == "unknown_key":
+        client = env.client(key_id="LTAI5tUnknownKey0000000")
+    elif arrange == "clock_skew":
+        env.sim.clock = lambda: NOW + 3600
+    elif arrange == "forced_state":
+        env.sim.faults.for_instance(instance_id).forced_error = INCORRECT_STATE
+    with pytest.raises(error) as caught:
+        await client.describe_backups(instance_id, "cn-hangzhou", NOW - DAY, NOW)
+    assert caught.value.code == code  # type: ignore[attr-defined]
+    assert caught.value.request_id  # type: ignore[attr-defined]
+    assert len(env.sim.requests) == 1
+    assert env.clock.sleeps == []
+    assert SECRET not in str(caught.value)
+
+
+async def test_bad_parameters_are_permanent(env: Env) -> None:
+    client = env.client()
+    with pytest.raises(InvalidRequestError) as caught:
+        await client.describe_backups(env.first, "cn-hangzhou", NOW, NOW - DAY)
+    assert caught.value.code == "InvalidParameterCombination"
+    with pytest.raises(InvalidRequestError):
+        await client.describe_backups(env.first, "cn-hangzhou", NOW - DAY, NOW, page_size=20)
+
+
+async def test_timeout_is_a_transport_error_and_retried(env: Env) -> None:
+    env.sim.faults.latency = 0.5
+    with pytest.raises(TransportError) as caught:
+        await env.client(retries=1, timeout=0.1).describe_backups(
+            env.first, "cn-hangzhou", NOW - DAY, NOW
+        )
+    assert caught.value.code == "Timeout"
+    assert [c for _, c in env.recorder.calls] == ["Timeout", "Timeout"]
+
+
+async def test_connection_refused_is_a_transport_error(env: Env) -> None:
+    # A port that was just free: nothing listens there.
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(TransportError) as caught:
+        await env.client(retries=2, url=f"http://127.0.0.1:{port}").describe_backups(
+            env.first, "cn-hangzhou", NOW - DAY, NOW
+        )
+    assert caught.value.code == "ConnectionError"
+    assert len(env.clock.sleeps) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "expected"),
+    [
+        (200, b'{"Items": {"Backup": [', "application/json", MalformedResponseError),
+        (200, b"<html>oops</html>", "text/html", MalformedResponseError),
+        (200, b"[1, 2]", "application/json", MalformedResponseError),
+        (200, b"", "application/json", MalformedResponseError),
+        (404, b"not json at all", "text/plain", NotFoundError),
+        (400, b'{"Code": "Throttling.Api", "Message": "slow down"}', "application/json", ThrottledError),
+        (429, b"", "text/plain", ThrottledError),
+        (500, b"<h1>Internal</h1>", "text/html", ServerError),
+    ],
+)
+async def test_odd_bodies_become_clear_errors(
+    env: Env, status: int, body: bytes, content_type: str, expected: type[Exception]
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_post("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with pytest.raises(expected) as caught:
+            await env.client(retries=0, url=f"http://127.0.0.1:{port}").describe_backups(
+                env.first, "cn-hangzhou", NOW - DAY, NOW
+            )
+    finally:
+        await runner.cleanup()
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith("DescribeBackups: ")
+
+
+async def test_rate_limiter_holds_the_configured_rate() -> None:
+    """Real time: 40 requests at 20/s through 4 slots must take about two seconds."""
+    clock = SystemClock()
+    sim = make_simulator(clock.time, instances=2)
+    rate = 20.0
+    async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
+        client = RdsClient(
+            session,
+            StaticCredentialsProvider(Credentials(KEY_ID, SECRET)),
+            RequestLimiter(rate, 4, clock),
+            clock,
+            endpoint=url,
+        )
+        iid = next(iter(sim.fleet.instances))
+        await asyncio.gather(
+            *(client.describe_backups(iid, "cn-hangzhou", NOW - DAY, NOW) for _ in range(41))
+        )
+    arrivals = sorted(r.received for r in sim.requests)
+    achieved = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    assert abs(achieved - rate) / rate < 0.10, achieved
+
+
+async def test_event_loop_is_never_blocked() -> None:
+    """A ticker on the same loop keeps ticking while 200 calls run through the client."""
+    clock = SystemClock()
+    sim = make_simulator(clock.time, instances=4)
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append(time.perf_counter() - before - 0.005)
+
+    async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
+        client = RdsClient(
+            session,
+            StaticCredentialsProvider(Credentials(KEY_ID, SECRET)),
+            RequestLimiter(10_000, 8, clock),
+            clock,
+            endpoint=url,
+        )
+        ids = list(sim.fleet.instances)
+        tick = asyncio.create_task(ticker())
+        await asyncio.gather(
+            *(
+                client.describe_backups(ids[n % 4], "cn-hangzhou", NOW - 2 * DAY, NOW)
+                for n in range(200)
+            )
+        )
+        done.set()
+        await tick
+    assert len(lags) > 10
+    # Generous: a blocking call (sync DNS, file I/O, a sleep) would stall the loop for longer.
+    assert max(lags) < 0.25
+
+
+async def test_secrets_never_reach_reprs_errors_or_logs(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    creds = Credentials(KEY_ID, SECRET, security_token="STS-TOKEN-SECRET-VALUE")
+    provider = StaticCredentialsProvider(creds)
+    assert SECRET not in repr(creds) and "STS-TOKEN-SECRET-VALUE" not in repr(creds)
+    assert SECRET not in repr(provider) and KEY_ID not in provider.description
+    with pytest.raises(AuthError) as caught:
+        await env.client(secret="wrong-" + SECRET).describe_backups(
+            env.first, "cn-hangzhou", NOW - DAY, NOW
+        )
+    text = str(caught.value) + repr(caught.value) + caplog.text
+    assert SECRET not in text
+
+
+async def test_observer_sees_every_attempt_by_code(env: Env) -> None:
+    await env.client().describe_backups(env.first, "cn-hangzhou", NOW - DAY, NOW)
+    with pytest.raises(NotFoundError):
+        await env.client().describe_backups("rm-nope0000000000", "cn-hangzhou", NOW - DAY, NOW)
+    assert env.recorder.calls == [
+        ("DescribeBackups", "OK"),
+        ("DescribeBackups", "InvalidDBInstanceId.NotFound"),
+    ]
+
+
+async def test_policy_and_instances_plumbing(env: Env) -> None:
+    client = env.client()
+    policy = await client.describe_backup_policy(env.first, "cn-hangzhou")
+    assert policy.preferred_backup_period
+    assert policy.retention_days is not None
+    page = await client.describe_db_instances("cn-hangzhou", page_size=100)
+    truth = [i for i in env.sim.fleet.instances.values() if i.region_id == "cn-hangzhou"]
+    assert sorted(i.instance_id for i in page.items) == sorted(i.instance_id for i in truth)

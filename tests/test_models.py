@@ -1,0 +1,160 @@
+"""Defensive parsing of API answers: every field optional, numbers as strings, loose times."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from exporter.aliyun.models import (
+    format_api_minute,
+    parse_backup,
+    parse_backup_policy,
+    parse_backups_page,
+    parse_db_instances_page,
+    parse_time,
+    to_int,
+)
+
+EPOCH_2019 = datetime(2019, 2, 13, 12, 20, tzinfo=timezone.utc).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2019-02-13T12:20:00Z", EPOCH_2019),
+        ("2019-02-13T12:20Z", EPOCH_2019),
+        ("2019-02-13T12:20:00", EPOCH_2019),
+        ("2019-02-13T20:20:00+08:00", EPOCH_2019),
+        ("2019-02-13T12:20:00.123Z", EPOCH_2019),
+        ("2019-02-30T12:20Z", None),
+        ("yesterday", None),
+        ("", None),
+        (None, None),
+        (1550060400, None),
+    ],
+)
+def test_parse_time(text: object, expected: float | None) -> None:
+    assert parse_time(text) == expected
+
+
+def test_format_api_minute_is_minute_precision_utc() -> None:
+    assert format_api_minute(EPOCH_2019 + 59) == "2019-02-13T12:20Z"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(5, 5), ("5", 5), (" 7 ", 7), (5.0, 5), ("5.0", 5), (5.5, None), ("x", None), (True, None),
+     (None, None), ([], None)],
+)
+def test_to_int(value: object, expected: int | None) -> None:
+    assert to_int(value) == expected
+
+
+DOC_EXAMPLE = {
+    "Items": {
+        "Backup": [
+            {
+                "BackupDownloadURL": "http://example.invalid/****",
+                "BackupEndTime": "2019-02-13T12:20:00Z",
+                "BackupId": "321020562",
+                "BackupInitiator": "System",
+                "BackupMethod": "Physical",
+                "BackupMode": "Automated",
+                "BackupSize": 2167808,
+                "BackupStartTime": "2019-02-03T12:20:00Z",
+                "BackupStatus": "Success",
+                "BackupType": "FullBackup",
+                "ConsistentTime": 1576506856,
+                "DBInstanceId": "rm-uf6wjk5****",
+                "Encryption": "{}",
+                "Engine": "MySQL",
+                "EngineVersion": "8.0",
+                "IsAvail": 1,
+                "StorageClass": "0",
+            }
+        ]
+    },
+    "PageNumber": "1",
+    "PageRecordCount": "30",
+    "RequestId": "1A6D328C-84B8-40DC-BF49-6C73984D7494",
+    "TotalEcsSnapshotSize": 0,
+    "TotalRecordCount": "100",
+}
+
+
+def test_documented_example_parses() -> None:
+    page = parse_backups_page(DOC_EXAMPLE)
+    assert page.page_number == 1
+    assert page.total_record_count == 100
+    assert page.snapshot_chain_bytes == 0
+    (backup,) = page.items
+    assert backup.backup_id == "321020562"
+    assert backup.succeeded
+    assert backup.end == EPOCH_2019
+    assert backup.size_bytes == 2167808
+    assert backup.storage_class == "regular"
+    assert backup.encrypted is False
+    assert backup.consistent_time == 1576506856.0
+
+
+def test_numbers_as_strings_and_missing_fields() -> None:
+    backup = parse_backup({"BackupId": 42, "BackupSize": "1024", "IsAvail": "0"})
+    assert backup is not None
+    assert backup.backup_id == "42"
+    assert backup.size_bytes == 1024
+    assert backup.available == 0
+    assert backup.start is None and backup.end is None
+    assert backup.backup_type == "FullBackup"
+    assert backup.status == ""
+
+
+def test_records_without_id_are_skipped_and_counted() -> None:
+    page = parse_backups_page(
+        {"Items": {"Backup": [{"BackupStatus": "Success"}, "junk", {"BackupId": "1"}]}}
+    )
+    assert [b.backup_id for b in page.items] == ["1"]
+    assert page.skipped == 1
+    assert page.raw_count == 2
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"Items": None}, {"Items": {"Backup": None}}, {"Items": []}, {"Items": "x"}]
+)
+def test_odd_shapes_give_an_empty_page(body: dict[str, object]) -> None:
+    page = parse_backups_page(body)
+    assert page.items == ()
+    assert page.total_record_count is None
+
+
+@pytest.mark.parametrize(
+    ("encryption", "expected"),
+    [("{}", False), ("", False), ('{"EncryptionType":"TDE"}', True), ("not json", True)],
+)
+def test_encryption_flag(encryption: str, expected: bool) -> None:
+    backup = parse_backup({"BackupId": "1", "Encryption": encryption})
+    assert backup is not None and backup.encrypted is expected
+
+
+def test_policy_and_instances_parse() -> None:
+    policy = parse_backup_policy(
+        {
+            "PreferredBackupPeriod": "Monday,Thursday",
+            "PreferredBackupTime": "15:00Z-16:00Z",
+            "BackupRetentionPeriod": "7",
+            "EnableBackupLog": "1",
+            "PreferredNextBackupTime": "2018-01-19T15:15Z",
+        }
+    )
+    assert policy.retention_days == 7
+    assert policy.log_backup_enabled is True
+    assert policy.next_backup_time == datetime(2018, 1, 19, 15, 15, tzinfo=timezone.utc).timestamp()
+    page = parse_db_instances_page(
+        {
+            "Items": {"DBInstance": [{"DBInstanceId": "rm-1", "Engine": "MySQL"}, {"Engine": "x"}]},
+            "TotalRecordCount": 2,
+            "PageNumber": 1,
+        }
+    )
+    assert [i.instance_id for i in page.items] == ["rm-1"]
+    assert page.raw_count == 2
