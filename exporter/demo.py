@@ -109,7 +109,8 @@ def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
 
 async def _run(host: str | None, port: int, telemetry_path: str) -> None:
     fleet, faults, roles = build_demo_fleet(time.time())
-    simulator = SimulatedRds(fleet, faults=faults, rng_seed=DEMO_SEED)
+    # The request log is for tests; a long demo run keeps only the latest entries.
+    simulator = SimulatedRds(fleet, faults=faults, rng_seed=DEMO_SEED, max_records=10_000)
     async with simulator.serve("127.0.0.1", 0) as url:
         log.info(
             "demo mode: simulated RDS API at %s with %d instances (failing: %s; stale: %s; "

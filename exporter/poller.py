@@ -139,7 +139,7 @@ class Poller:
                 return
             await self.poll_instance(state)
             now = self._clock.monotonic()
-            periods = max(1, math.floor((now - anchor) / self._settings.interval) + 1)
+            periods = max(0, math.floor((now - anchor) / self._settings.interval) + 1)
             await self._clock.sleep(anchor + periods * self._settings.interval - now)
 
     async def poll_instance(self, state: InstanceState) -> None:

@@ -87,7 +87,12 @@ async def env() -> AsyncIterator[Env]:
 
 
 async def collect(client: RdsClient, instance_id: str, start: float, end: float, size: int):  # type: ignore[no-untyped-def]
-    pages = [p async for p in client.iter_backup_pages(instance_id, "cn-hangzhou", start, end, page_size=size)]
+    pages = [
+        p
+        async for p in client.iter_backup_pages(
+            instance_id, "cn-hangzhou", start, end, page_size=size
+        )
+    ]
     return pages
 
 
@@ -243,7 +248,12 @@ async def test_connection_refused_is_a_transport_error(env: Env) -> None:
         (200, b"[1, 2]", "application/json", MalformedResponseError),
         (200, b"", "application/json", MalformedResponseError),
         (404, b"not json at all", "text/plain", NotFoundError),
-        (400, b'{"Code": "Throttling.Api", "Message": "slow down"}', "application/json", ThrottledError),
+        (
+            400,
+            b'{"Code": "Throttling.Api", "Message": "slow down"}',
+            "application/json",
+            ThrottledError,
+        ),
         (429, b"", "text/plain", ThrottledError),
         (500, b"<h1>Internal</h1>", "text/html", ServerError),
     ],
@@ -364,3 +374,28 @@ async def test_policy_and_instances_plumbing(env: Env) -> None:
     page = await client.describe_db_instances("cn-hangzhou", page_size=100)
     truth = [i for i in env.sim.fleet.instances.values() if i.region_id == "cn-hangzhou"]
     assert sorted(i.instance_id for i in page.items) == sorted(i.instance_id for i in truth)
+
+
+@pytest.mark.parametrize(
+    ("region", "endpoint"),
+    [
+        ("cn-hangzhou", "https://rds.aliyuncs.com"),
+        ("cn-hongkong", "https://rds.aliyuncs.com"),
+        ("cn-shanghai-finance-1", "https://rds.aliyuncs.com"),
+        ("ap-southeast-1", "https://rds.ap-southeast-1.aliyuncs.com"),
+        ("eu-central-1", "https://rds.eu-central-1.aliyuncs.com"),
+        ("cn-zhangjiakou", "https://rds.cn-zhangjiakou.aliyuncs.com"),
+    ],
+)
+async def test_endpoint_per_region_and_override(region: str, endpoint: str) -> None:
+    from exporter.aliyun.endpoints import endpoint_for_region
+
+    assert endpoint_for_region(region) == endpoint
+    clock = InstantClock()
+    provider = StaticCredentialsProvider(Credentials(KEY_ID, SECRET))
+    limiter = RequestLimiter(1, 1, clock)
+    async with aiohttp.ClientSession() as session:
+        client = RdsClient(session, provider, limiter, clock)
+        assert client.endpoint_for(region) == endpoint
+        override = RdsClient(session, provider, limiter, clock, endpoint="https://rds-vpc.x.com/")
+        assert override.endpoint_for(region) == "https://rds-vpc.x.com"

@@ -35,7 +35,9 @@ BASE = Backup(
 )
 
 
-def render(state: FleetState, clock: ManualClock) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+def render(
+    state: FleetState, clock: ManualClock
+) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     registry = CollectorRegistry()
     registry.register(BackupCollector(state, clock, interval_text="5m", version="1.2.3"))
     text = generate_latest(registry).decode()
@@ -49,9 +51,7 @@ def render(state: FleetState, clock: ManualClock) -> dict[str, dict[tuple[tuple[
 
 def make_state(*backups: Backup, baseline: bool = True) -> FleetState:
     fleet = FleetState()
-    fleet.sync_targets(
-        [Target("rm-a", "cn-hangzhou", account="prod", labels={"team": "payments"})]
-    )
+    fleet.sync_targets([Target("rm-a", "cn-hangzhou", account="prod", labels={"team": "payments"})])
     instance = fleet.instances["rm-a"]
     instance.baseline_done = False
     instance.merge(backups, cutoff=0)
@@ -152,7 +152,9 @@ def test_help_says_values_come_from_a_background_poll() -> None:
         assert "# TYPE aliyun_rds_backup_failures_total counter" in text or (
             "# TYPE aliyun_rds_backup_failures counter" in text
         )
-        help_lines = [line for line in text.splitlines() if line.startswith("# HELP aliyun_rds_backup")]
+        help_lines = [
+            line for line in text.splitlines() if line.startswith("# HELP aliyun_rds_backup")
+        ]
         assert help_lines
         assert all("background poll of DescribeBackups every 5m" in line for line in help_lines)
 

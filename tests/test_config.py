@@ -989,7 +989,18 @@ def test_example_file_loads() -> None:
     assert account.credentials == StaticCredentials(KEY_ID, SECRET)
     assert [i.id for i in config.instances] == ["rm-uf6wjk5xxxxxxxx", "pgm-bp1xxxxxxxxxxxxx"]
     assert dict(config.instances[0].labels) == {"team": "payments", "tier": "1"}
+    assert config.discovery == ()  # shown commented out until discovery is implemented
+
+
+def test_example_discovery_block_is_valid() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    start = text.index("# discovery:")
+    block = text[start : text.index("\n\n", start)]
+    uncommented = "\n".join(line[2:] for line in block.splitlines())
+    data = yaml.safe_load(uncommented)
+    config = parse_config({"instances": [], **data}, {})
     assert config.discovery[0].engines == ("MySQL", "PostgreSQL")
+    assert dict(config.discovery[0].tags) == {"env": "prod"}
 
 
 def test_example_file_needs_its_variables() -> None:

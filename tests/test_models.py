@@ -44,8 +44,18 @@ def test_format_api_minute_is_minute_precision_utc() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(5, 5), ("5", 5), (" 7 ", 7), (5.0, 5), ("5.0", 5), (5.5, None), ("x", None), (True, None),
-     (None, None), ([], None)],
+    [
+        (5, 5),
+        ("5", 5),
+        (" 7 ", 7),
+        (5.0, 5),
+        ("5.0", 5),
+        (5.5, None),
+        ("x", None),
+        (True, None),
+        (None, None),
+        ([], None),
+    ],
 )
 def test_to_int(value: object, expected: int | None) -> None:
     assert to_int(value) == expected

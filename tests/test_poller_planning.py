@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -78,7 +79,7 @@ def test_windows_tile_exactly(start_minutes: int, length_minutes: int, window_mi
     windows = plan_windows(start, end, window_minutes * MINUTE)
     assert windows[0][0] == start
     assert windows[-1][1] == end
-    for (a, b), (c, _) in zip(windows, windows[1:]):
+    for (_, b), (c, _) in itertools.pairwise(windows):
         assert b == c
     for a, b in windows:
         assert 0 < b - a <= window_minutes * MINUTE
@@ -92,7 +93,10 @@ def test_windows_tile_exactly(start_minutes: int, length_minutes: int, window_mi
 )
 def test_ranges_never_leave_a_gap(now: float, elapsed: float, interval_min: int) -> None:
     settings = PollSettings(
-        interval=interval_min * MINUTE, lookback=8 * DAY, window=DAY, overlap=DAY - interval_min * MINUTE
+        interval=interval_min * MINUTE,
+        lookback=8 * DAY,
+        window=DAY,
+        overlap=DAY - interval_min * MINUTE,
     )
     _, watermark = poll_range(now, None, settings)
     start, end = poll_range(now + elapsed, watermark, settings)

@@ -136,10 +136,15 @@ def fleet() -> Fleet:
     return Fleet.generate(seed=7, instances=40, now=NOW)
 
 
+def make_sim(fleet: Fleet, clock: FakeClock, **options: Any) -> SimulatedRds:
+    # Wide-window delays are tested on their own; elsewhere they would only slow tests down.
+    options.setdefault("wide_window_delay", 0.0)
+    return SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock, **options)
+
+
 @pytest.fixture
 def sim(fleet: Fleet, clock: FakeClock) -> SimulatedRds:
-    # Wide-window delays are tested on their own; elsewhere they would only slow tests down.
-    return SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock, wide_window_delay=0.0)
+    return make_sim(fleet, clock)
 
 
 @pytest.fixture
@@ -480,7 +485,6 @@ async def test_scheduled_backups_keep_coming_as_the_clock_moves(
     ]
     assert [item["BackupId"] for item in body["Items"]["Backup"]] == expected
     assert len(expected) >= 2
-    assert all(sim.fleet.backups_between(instance_id, NOW, clock(), NOW) == [] for _ in [0])
 
 
 async def test_items_are_newest_first_with_all_documented_fields(
@@ -556,7 +560,7 @@ async def test_shuffled_pages_hold_the_same_items_in_a_stable_order(
     span = window(NOW - 8 * DAY, NOW)
     bodies = []
     for shuffle in (False, True, True):
-        sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock, shuffle_items=shuffle)
+        sim = make_sim(fleet, clock, shuffle_items=shuffle)
         async with sim.serve() as url, aiohttp.ClientSession() as session:
             bodies.append((await Api(session, url, clock).backups(instance_id, **span)).body)
     plain, shuffled, again = ([i["BackupId"] for i in b["Items"]["Backup"]] for b in bodies)
@@ -568,7 +572,7 @@ async def test_same_seed_gives_same_fleet_and_answers(clock: FakeClock) -> None:
     answers = []
     for seed in (3, 3, 4):
         fleet = Fleet.generate(seed=seed, instances=20, now=NOW)
-        sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock)
+        sim = make_sim(fleet, clock)
         async with sim.serve() as url, aiohttp.ClientSession() as session:
             api = Api(session, url, clock)
             listing = await api.call("DescribeDBInstances", {"RegionId": "cn-hangzhou"})
@@ -602,7 +606,7 @@ async def test_fault_rates_are_random_but_reproducible(fleet: Fleet, clock: Fake
     runs = []
     for _ in range(2):
         faults = Faults(throttle_rate=0.3, error_5xx_rate=0.3)
-        sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock, faults=faults, rng_seed=11)
+        sim = make_sim(fleet, clock, faults=faults, rng_seed=11)
         async with sim.serve() as url, aiohttp.ClientSession() as session:
             api = Api(session, url, clock)
             runs.append([(await api.backups(instance_id)).code for _ in range(30)])
@@ -676,7 +680,7 @@ async def test_wide_windows_answer_slowly(fleet: Fleet, clock: FakeClock) -> Non
 async def test_requests_per_second_limit(fleet: Fleet, clock: FakeClock) -> None:
     ticks = FakeClock(1000.0)  # the simulator's monotonic clock
     faults = Faults(max_requests_per_second=3)
-    sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock, faults=faults, monotonic=ticks)
+    sim = make_sim(fleet, clock, faults=faults, monotonic=ticks)
     async with sim.serve() as url, aiohttp.ClientSession() as session:
         api = Api(session, url, clock)
         burst = [(await api.backups(primary(fleet))).code for _ in range(4)]
@@ -946,6 +950,49 @@ async def test_added_and_removed_instances(api: Api, sim: SimulatedRds) -> None:
     fleet.remove_instance(added.instance_id)
     gone = await api.backups(added.instance_id)
     assert gone.code == "InvalidDBInstanceId.NotFound"
+
+
+def test_retention_hides_old_backups_when_enabled() -> None:
+    kept = Fleet.generate(seed=5, instances=10, now=NOW, history_days=20)
+    expiring = Fleet.generate(
+        seed=5, instances=10, now=NOW, history_days=20, expire_after_retention=True
+    )
+    instance_id = primary(kept, retention_days=7)
+    assert [b.backup_id for b in expiring.backups_between(instance_id, 0, NOW, NOW)] == [
+        b.backup_id for b in kept.backups_between(instance_id, NOW - 7 * DAY, NOW, NOW)
+    ]
+    assert kept.backups_between(instance_id, 0, NOW - 8 * DAY, NOW)
+
+
+async def test_status_and_policy_changes_show_in_the_api(api: Api, sim: SimulatedRds) -> None:
+    fleet = sim.fleet
+    instance_id = primary(fleet)
+    region = fleet.instances[instance_id].region_id
+    fleet.set_status(instance_id, "Restarting")
+    body = (
+        await api.call(
+            "DescribeDBInstances", {"RegionId": region, "DBInstanceStatus": "Restarting"}
+        )
+    ).body
+    assert [i["DBInstanceId"] for i in body["Items"]["DBInstance"]] == [instance_id]
+    fleet.set_policy(instance_id, SimPolicy(weekdays=frozenset({5}), window_start_hour=23))
+    policy = (await api.call("DescribeBackupPolicy", {"DBInstanceId": instance_id})).body
+    assert (policy["PreferredBackupPeriod"], policy["PreferredBackupTime"]) == (
+        "Saturday",
+        "23:00Z-00:00Z",
+    )
+    fulls = fleet.backups_between(instance_id, NOW - 8 * DAY, NOW, NOW)
+    assert {time.gmtime(b.start).tm_wday for b in fulls if b.mode == "Automated"} == {5}
+
+
+async def test_request_log_can_be_bounded(fleet: Fleet, clock: FakeClock) -> None:
+    sim = make_sim(fleet, clock, max_records=3)
+    async with sim.serve() as url, aiohttp.ClientSession() as session:
+        api = Api(session, url, clock)
+        for page in range(1, 9):
+            await api.backups(primary(fleet), PageNumber=str(page))
+    assert 3 <= len(sim.requests) <= 6
+    assert sim.requests[-1].params["PageNumber"] == "8"
 
 
 # ----- command line ------------------------------------------------------------------------

@@ -37,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         default=",".join(DEFAULT_REGIONS),
         help=f"comma-separated region ids (default {','.join(DEFAULT_REGIONS)})",
     )
-    parser.add_argument("--access-key-id", default=DEMO_ACCESS_KEY_ID)
-    parser.add_argument("--access-key-secret", default=DEMO_ACCESS_KEY_SECRET)
+    parser.add_argument(
+        "--access-key-id", default=DEMO_ACCESS_KEY_ID, help="the one key accepted (default below)"
+    )
+    parser.add_argument(
+        "--access-key-secret", default=DEMO_ACCESS_KEY_SECRET, help="its secret (default below)"
+    )
     parser.add_argument(
         "--shuffle-items", action="store_true", help="shuffle the items of each page"
     )
@@ -58,6 +62,7 @@ async def _serve(args: argparse.Namespace) -> None:
         fleet,
         {args.access_key_id: args.access_key_secret},
         shuffle_items=args.shuffle_items,
+        max_records=10_000,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

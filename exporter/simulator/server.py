@@ -32,7 +32,7 @@ DEMO_ACCESS_KEY_ID = "LTAI5tSimulatorDemoKey00"
 DEMO_ACCESS_KEY_SECRET = "SimulatorDemoSecretNotReal0000"
 # Windows wider than this answer slowly, like the real API that may time out on long ranges.
 DEFAULT_WIDE_WINDOW_SECONDS = 7 * 86400.0
-DEFAULT_WIDE_WINDOW_DELAY = 5.0
+DEFAULT_WIDE_WINDOW_DELAY = 3.0
 HTML_CODE = "HTML"  # RequestRecord.code for the non-JSON 502 page, which carries no Code
 _HTML_PAGE = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -75,6 +75,8 @@ class SimulatedRds:
 
     ``clock`` gives wall time (epoch seconds) for signatures and for what is visible;
     ``faults`` may be changed at any time; ``rng_seed`` fixes every random fault decision.
+    ``max_records`` bounds ``requests`` to about the most recent ones (for long demo runs);
+    None keeps them all.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class SimulatedRds:
         wide_window_seconds: float = DEFAULT_WIDE_WINDOW_SECONDS,
         wide_window_delay: float = DEFAULT_WIDE_WINDOW_DELAY,
         monotonic: Callable[[], float] = time.monotonic,
+        max_records: int | None = None,
     ) -> None:
         self.fleet = fleet
         self.clock = clock
@@ -106,6 +109,7 @@ class SimulatedRds:
         self._restricted: dict[str, frozenset[str]] = {}
         self._recent: dict[str, collections.deque[float]] = {}
         self._served = 0
+        self._max_records = max_records
 
     # ----- who may see what ------------------------------------------------------------------
 
@@ -197,6 +201,9 @@ class SimulatedRds:
                 answered=self._monotonic(),
             )
         )
+        if self._max_records is not None and len(self.requests) > 2 * self._max_records:
+            # Trimmed in batches so that the cost per request stays constant.
+            del self.requests[: len(self.requests) - self._max_records]
         return web.Response(
             status=reply.status,
             body=reply.body,
@@ -212,7 +219,7 @@ class SimulatedRds:
         return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def _roll(self, rate: float) -> bool:
-        # Draw only for active faults, so switching one on does not shift the others' draws.
+        # Draw only for active faults: with none, no randomness is consumed at all.
         return rate > 0 and self._rng.random() < rate
 
     def _answer(
@@ -228,11 +235,7 @@ class SimulatedRds:
         key_id = ""
         try:
             if any(layer.outage for layer in layers):
-                raise ApiError(
-                    503,
-                    "ServiceUnavailable",
-                    "The request has failed due to a temporary failure of the server.",
-                )
+                raise _unavailable()
             if any(self._roll(layer.html_error_rate) for layer in layers):
                 return _Reply(502, HTML_CODE, _HTML_PAGE.encode(), content_type="text/html")
             key_id = _claimed_key(request.headers.get("Authorization", ""))
@@ -249,23 +252,7 @@ class SimulatedRds:
             if request.headers.get("x-acs-version") != API_VERSION:
                 raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
             self._check_throttle(key_id, layers, received)
-            for layer in layers:
-                if self._roll(layer.error_5xx_rate):
-                    if self._rng.random() < 0.5:
-                        raise ApiError(
-                            503,
-                            "ServiceUnavailable",
-                            "The request has failed due to a temporary failure of the server.",
-                        )
-                    raise ApiError(
-                        500,
-                        "InternalError",
-                        "The request processing has failed due to some unknown error.",
-                    )
-            for layer in layers:
-                if layer.forced_error is not None:
-                    forced = layer.forced_error
-                    raise ApiError(forced.status, forced.code, forced.message)
+            self._inject_errors(layers)
             answer = action(
                 Call(
                     fleet=self.fleet,
@@ -278,6 +265,21 @@ class SimulatedRds:
         except ApiError as error:
             return self._error(request_id, error, key_id)
         return self._success(request_id, answer, key_id)
+
+    def _inject_errors(self, layers: list[InstanceFaults]) -> None:
+        for layer in layers:
+            if self._roll(layer.error_5xx_rate):
+                if self._rng.random() < 0.5:
+                    raise _unavailable()
+                raise ApiError(
+                    500,
+                    "InternalError",
+                    "The request processing has failed due to some unknown error.",
+                )
+        for layer in layers:
+            if layer.forced_error is not None:
+                forced = layer.forced_error
+                raise ApiError(forced.status, forced.code, forced.message)
 
     def _check_throttle(self, key_id: str, layers: list[InstanceFaults], received: float) -> None:
         limit = self.faults.max_requests_per_second
@@ -324,6 +326,14 @@ class SimulatedRds:
             headers=headers,
             access_key_id=key_id,
         )
+
+
+def _unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "ServiceUnavailable",
+        "The request has failed due to a temporary failure of the server.",
+    )
 
 
 def _claimed_key(authorization: str) -> str:

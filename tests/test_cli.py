@@ -1,0 +1,263 @@
+"""The command line as an operator meets it: a real process, real signals, real output."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import __version__
+from exporter.cli import parse_listen_address
+from exporter.simulator import Fleet, SimulatedRds
+from tests.helpers import KEY_ID, SECRET
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_bad_config_prints_one_line_per_problem_and_exits_1(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            api:
+              rate_limit: 0
+            credentials:
+              access_key_id: LTAI5tSomething0000
+              access_key_secret: ${NOT_SET_ANYWHERE}
+            polling:
+              interval: soon
+            instances:
+              - region: cn-hangzhou
+              - id: rm-1
+                region: cn-hangzhou
+            """
+        )
+    )
+    result = run_cli("--config.file", str(config))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert any(line.startswith("credentials.access_key_secret: ") for line in lines), lines
+    assert any(line.startswith("api.rate_limit: ") for line in lines), lines
+    assert any(line.startswith("polling.interval: ") for line in lines), lines
+    assert "instances[0].id: required" in lines
+    assert len(lines) == 4
+
+
+def test_missing_config_file_is_one_clear_line(tmp_path: Path) -> None:
+    result = run_cli("--config.file", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "nope.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_config_summarises_the_load(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    instances = "\n".join(f"  - id: rm-{n:04d}\n    region: cn-hangzhou" for n in range(400))
+    config.write_text(
+        "api:\n  rate_limit: 1\ncredentials:\n  access_key_id: ${AK}\n"
+        "  access_key_secret: ${SK}\npolling:\n  interval: 5m\n  lookback: 8d\n  window: 1d\n"
+        f"instances:\n{instances}\n"
+    )
+    result = run_cli(
+        "--check-config", "--config.file", str(config), env={"AK": KEY_ID, "SK": SECRET}
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "configuration is valid" in out
+    assert "400 static" in out
+    assert "8 window(s) per instance" in out and "3200 API calls" in out
+    # 400 calls per 5 minutes cannot fit into 1 request/s.
+    assert "warning: 400 calls per interval exceed" in out
+    assert SECRET not in out + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(":9877", (None, 9877)), ("127.0.0.1:80", ("127.0.0.1", 80)), ("[::1]:9", ("::1", 9))],
+)
+def test_listen_address(value: str, expected: tuple[str | None, int]) -> None:
+    assert parse_listen_address(value) == expected
+
+
+@pytest.mark.parametrize("value", ["9877", "host:port", "x:70000"])
+def test_bad_listen_address(value: str) -> None:
+    with pytest.raises(ValueError, match=r"--web\.listen-address"):
+        parse_listen_address(value)
+
+
+async def wait_for(url: str, session: aiohttp.ClientSession, timeout: float = 30.0) -> str:
+    """Polls until the URL answers 200 (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            async with session.get(url) as response:
+                if response.status == 200:
+                    return await response.text()
+        except aiohttp.ClientError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer 200 within {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+async def start_exporter(
+    *args: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "exporter",
+        *args,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def stop(process: asyncio.subprocess.Process, signum: int) -> tuple[int, str, float]:
+    started = time.monotonic()
+    process.send_signal(signum)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=15)
+    return process.returncode or 0, err.decode(), time.monotonic() - started
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_demo_serves_and_shuts_down_cleanly(signum: int) -> None:
+    port = free_port()
+    process = await start_exporter("--demo", "--web.listen-address", f"127.0.0.1:{port}")
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_for(f"http://127.0.0.1:{port}/-/ready", session)
+            text = await wait_for(f"http://127.0.0.1:{port}/metrics", session)
+    finally:
+        code, stderr, took = await stop(process, signum)
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert "aliyun_rds_backup_last_success_timestamp_seconds" in names
+    assert "aliyun_rds_backup_collect_success" in names
+    assert code == 0, stderr
+    assert took < 5.0
+    assert "Traceback" not in stderr
+    assert "level=info" in stderr and "shutting down" in stderr
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[tuple[SimulatedRds, str]]:
+    fleet = Fleet.generate(seed=3, instances=3, now=time.time(), readonly_fraction=0.0)
+    sim = SimulatedRds(fleet, {KEY_ID: SECRET})
+    async with sim.serve("127.0.0.1", 0) as url:
+        yield sim, url
+
+
+def write_config(path: Path, url: str, ids: list[str], credentials: str = "") -> Path:
+    instances = "\n".join(f"  - id: {iid}\n    region: cn-hangzhou" for iid in ids)
+    path.write_text(
+        f"api:\n  endpoint: {url}\n  retries: 1\n{credentials}"
+        f"polling:\n  interval: 1m\n  lookback: 2d\n  window: 1d\ninstances:\n{instances}\n"
+    )
+    return path
+
+
+async def test_default_credential_chain_reads_the_environment(
+    simulator: tuple[SimulatedRds, str], tmp_path: Path
+) -> None:
+    """No credentials in the file: the official chain finds them in the environment."""
+    sim, url = simulator
+    config = write_config(tmp_path / "c.yaml", url, list(sim.fleet.instances))
+    port = free_port()
+    env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",  # never reach for a metadata service
+    }
+    process = await start_exporter(
+        "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{port}", env=env
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_for(f"http://127.0.0.1:{port}/-/ready", session)
+            text = await wait_for(f"http://127.0.0.1:{port}/metrics", session)
+    finally:
+        code, stderr, _ = await stop(process, signal.SIGTERM)
+    assert code == 0, stderr
+    success = {
+        s.labels["instance_id"]: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "aliyun_rds_backup_collect_success"
+    }
+    assert success == {iid: 1.0 for iid in sim.fleet.instances}
+    assert "default credential chain" in stderr
+    assert SECRET not in stderr
+
+
+async def test_secrets_never_reach_the_logs(
+    simulator: tuple[SimulatedRds, str], tmp_path: Path
+) -> None:
+    """Wrong secret, debug logging, JSON logs: the secret and token appear nowhere."""
+    sim, url = simulator
+    wrong = "Wr0ngSecretValueThatLooksReal1234"
+    token = "CAISsecurityTokenValueLooksReal0987"
+    creds = (
+        f"credentials:\n  access_key_id: {KEY_ID}\n  access_key_secret: {wrong}\n"
+        f"  security_token: {token}\n"
+    )
+    config = write_config(tmp_path / "c.yaml", url, [*sim.fleet.instances, "rm-x0000000"], creds)
+    port = free_port()
+    process = await start_exporter(
+        "--config.file",
+        str(config),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--log.level",
+        "debug",
+        "--log.format",
+        "json",
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_for(f"http://127.0.0.1:{port}/-/ready", session)
+            text = await wait_for(f"http://127.0.0.1:{port}/metrics", session)
+    finally:
+        code, stderr, _ = await stop(process, signal.SIGTERM)
+    assert code == 0
+    assert "InvalidSecurityToken" in stderr or "SignatureDoesNotMatch" in stderr
+    assert stderr.lstrip().startswith("{")
+    for secret in (wrong, token):
+        assert secret not in stderr
+        assert secret not in text
