@@ -78,6 +78,18 @@ def plan_windows(start: float, end: float, window: float) -> list[tuple[float, f
     return windows
 
 
+def next_slot(anchor: float, interval: float, previous: int, now: float) -> int:
+    """The first slot ``anchor + k * interval`` after ``previous`` that is still ahead of ``now``.
+
+    Counting slots, rather than dividing elapsed time, keeps a timer that fires a hair early (or
+    float rounding) from running the same slot twice; slots missed by a slow poll are skipped.
+    """
+    slot = max(previous + 1, math.floor((now - anchor) / interval))
+    while anchor + slot * interval <= now:
+        slot += 1
+    return slot
+
+
 class CollectObserver:
     """Receives each poll's duration (the collect histogram); a no-op by default."""
 
@@ -132,15 +144,17 @@ class Poller:
         # First poll at once (the shared rate limiter paces start-up); after that each instance
         # keeps its own phase so the fleet's polls are spread over the interval, anchored to a
         # monotonic start so slow polls do not drift the schedule.
+        interval = self._settings.interval
         anchor = self._clock.monotonic() + phase
+        slot = -1  # slot 0 is the phase offset itself, the first poll after this one
         while True:
             state = self._state.instances.get(instance_id)
             if state is None:
                 return
             await self.poll_instance(state)
             now = self._clock.monotonic()
-            periods = max(0, math.floor((now - anchor) / self._settings.interval) + 1)
-            await self._clock.sleep(anchor + periods * self._settings.interval - now)
+            slot = next_slot(anchor, interval, slot, now)
+            await self._clock.sleep(anchor + slot * interval - now)
 
     async def poll_instance(self, state: InstanceState) -> None:
         """One poll: every window of the range, every page; state changes only by merging."""

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.poller import MINUTE, PollSettings, plan_windows, poll_range
+from exporter.poller import MINUTE, PollSettings, next_slot, plan_windows, poll_range
 
 DAY = 86400.0
 NOW = 1_764_331_234.0  # not minute-aligned on purpose
@@ -104,3 +104,27 @@ def test_ranges_never_leave_a_gap(now: float, elapsed: float, interval_min: int)
     assert end > start
     for a, b in plan_windows(start, end, settings.window):
         assert b - a <= settings.window
+
+
+def test_next_slot_never_repeats_a_slot_and_skips_missed_ones() -> None:
+    anchor, interval = 132.6, 300.0
+    # Woken a hair before the deadline (float rounding, an early timer): still the next slot.
+    assert next_slot(anchor, interval, 3, anchor + 3 * interval - 1e-9) == 4
+    # The phase slot right after start-up.
+    assert next_slot(anchor, interval, -1, 0.5) == 0
+    # A poll that overran two slots skips them.
+    assert next_slot(anchor, interval, 1, anchor + 3.5 * interval) == 4
+
+
+@given(
+    anchor=st.floats(min_value=0, max_value=1e6),
+    interval=st.floats(min_value=1, max_value=1e4),
+    slot=st.integers(min_value=0, max_value=10_000),
+    late=st.floats(min_value=-1e-6, max_value=1e4),
+)
+def test_next_slot_is_always_ahead(anchor: float, interval: float, slot: int, late: float) -> None:
+    now = anchor + slot * interval + late
+    chosen = next_slot(anchor, interval, slot, now)
+    assert chosen > slot
+    assert anchor + chosen * interval > now
+    assert anchor + (chosen - 1) * interval <= now or chosen == slot + 1

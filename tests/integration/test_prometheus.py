@@ -1,0 +1,464 @@
+"""End to end: real Prometheus scrapes the exporter in --demo mode, evaluates the shipped rules and
+answers every dashboard query.
+
+Prometheus (the Debian package) runs on loopback with a 1s scrape and evaluation interval and a copy
+of prometheus/rules.yml whose `for:` durations are set to 0s, so alerts show within seconds. Which
+alerts must show is worked out from the simulator's ground truth: the test rebuilds the demo fleet
+(it is seeded) and applies the documented alert semantics to it, so the assertions do not depend
+on the day of the week the test runs on. On failure the exporter's and Prometheus's logs are
+printed with the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import time
+import urllib.parse
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.demo import build_demo_fleet
+from exporter.simulator import Fleet
+
+from .conftest import REPO, Process, free_port, http_get, require_tool, unregister_log, wait_until
+
+JOB = "aliyun-rds-backup-exporter"
+DAY = 86400.0
+LOOKBACK = 8 * DAY  # the demo's polling.lookback
+BACKUP_TYPES = ("FullBackup", "IncrementalBackup")
+# Policy-less instances: the fallback limit in rules.yml (checked against Prometheus below).
+FALLBACK_SECONDS = 216000.0
+POLICY_MARGIN = 1.5
+# Ages this close to an instance's limit may land on either side while the test runs.
+BOUNDARY_SLACK = 300.0
+DASHBOARD = REPO / "grafana" / "dashboards" / "aliyun-rds-backups.json"
+# Values the dashboard's variables take here: "All" for the filters, a plausible Grafana interval.
+DASHBOARD_VARIABLES = {
+    "account": ".*",
+    "region": ".*",
+    "engine": ".*",
+    "instance": ".*",
+    "__rate_interval": "1m",
+    "__interval": "15s",
+    "__range": "5m",
+}
+# Metrics the rules and dashboard may use before the exporter serves them (a later issue adds the
+# backup policy); the rules fall back when they are absent.
+NOT_YET_EXPORTED = {"aliyun_rds_backup_policy_expected_interval_seconds"}
+
+AlertKey = tuple[str, str, str]  # (alertname, instance_id or exporter instance, backup_type)
+
+
+@dataclass
+class Stack:
+    started: float
+    exporter: Process
+    exporter_url: str
+    prometheus: Process
+    prometheus_url: str
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        return self._api("/api/v1/query", params)["result"]
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": str(step)}
+        return self._api("/api/v1/query_range", params)["result"]
+
+    def series(self, match: str) -> list[dict[str, str]]:
+        return self._api("/api/v1/series", {"match[]": match})
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self._api("/api/v1/alerts", {})["alerts"]
+
+    def _api(self, path: str, params: dict[str, str]) -> Any:
+        url = f"{self.prometheus_url}{path}?{urllib.parse.urlencode(params)}"
+        status, body = http_get(url, timeout=10)
+        payload = json.loads(body)
+        assert status == 200 and payload.get("status") == "success", (
+            f"{path} {params}: HTTP {status}: {payload.get('errorType')}: {payload.get('error')}"
+        )
+        return payload["data"]
+
+
+def fast_rules(source: Path) -> dict[str, Any]:
+    """rules.yml with every alert's `for:` at 0s: the test cannot wait 15 minutes."""
+    rules = yaml.safe_load(source.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                rule["for"] = "0s"
+    return rules
+
+
+def check_alive(*processes: Process) -> None:
+    for process in processes:
+        if not process.alive():
+            pytest.fail(
+                f"{process.name} exited early with code {process.proc.returncode}:\n"
+                f"{process.log()[-5000:]}",
+                pytrace=False,
+            )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    prometheus_bin = require_tool("prometheus", "Debian package prometheus; .ci/run installs it")
+    tmp = tmp_path_factory.mktemp("prometheus-e2e")
+    exporter_port, prometheus_port = free_port(), free_port()
+    (tmp / "rules.yml").write_text(yaml.safe_dump(fast_rules(REPO / "prometheus" / "rules.yml")))
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": ["rules.yml"],
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
+            }
+        ],
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    started = time.time()
+    processes: list[Process] = []
+    try:
+        exporter = Process(
+            "exporter",
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--demo",
+                "--web.listen-address",
+                f"127.0.0.1:{exporter_port}",
+            ],
+            tmp,
+            cwd=REPO,
+        )
+        processes.append(exporter)
+        prometheus = Process(
+            "prometheus",
+            [
+                prometheus_bin,
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                "--log.level=info",
+            ],
+            tmp,
+            cwd=tmp,
+        )
+        processes.append(prometheus)
+        exporter_url = f"http://127.0.0.1:{exporter_port}"
+        prometheus_url = f"http://127.0.0.1:{prometheus_port}"
+
+        def ready(url: str) -> bool:
+            check_alive(exporter, prometheus)
+            return http_get(url + "/-/ready", timeout=2)[0] == 200
+
+        # /-/ready turns 200 once every instance has finished its first poll.
+        wait_until(lambda: ready(exporter_url), timeout=60, what="the exporter's first polls")
+        wait_until(lambda: ready(prometheus_url), timeout=30, what="Prometheus to start")
+        yield Stack(started, exporter, exporter_url, prometheus, prometheus_url)
+    finally:
+        for process in reversed(processes):
+            process.stop()
+            unregister_log(process.name)
+
+
+@pytest.fixture(scope="module")
+def scraped(stack: Stack) -> Stack:
+    """Waits until Prometheus holds the exporter's series for every demo instance."""
+    fleet, _, _ = build_demo_fleet(stack.started)
+    instances = len(fleet.instances) + 1  # plus the configured id that does not exist
+
+    def ingested() -> bool:
+        check_alive(stack.exporter, stack.prometheus)
+        up = stack.query(f'up{{job="{JOB}"}}')
+        count = stack.query("count(aliyun_rds_instance_info)")
+        # The recording rules have run once the join target exists for every instance.
+        joined = stack.query("count(instance_id:aliyun_rds_instance_info:max)")
+        return (
+            bool(up)
+            and up[0]["value"][1] == "1"
+            and bool(count)
+            and int(count[0]["value"][1]) == instances
+            and bool(joined)
+            and int(joined[0]["value"][1]) == instances
+        )
+
+    wait_until(ingested, timeout=30, what="Prometheus to ingest the exporter's series")
+    return stack
+
+
+# ----- what the alerts should say, from the simulator's ground truth ------------------------
+
+
+@dataclass
+class Expectation:
+    must: set[AlertKey]  # pending or firing, or the test fails
+    may: set[AlertKey]  # allowed: too close to a boundary, or changing while the test runs
+    clean: set[str]  # instances that must have no alert at all
+
+
+def expected_alerts(
+    fleet: Fleet, missing: str, throttled: str, limits: dict[str, float], started: float, now: float
+) -> Expectation:
+    must: set[AlertKey] = set()
+    may: set[AlertKey] = set()
+    for instance_id in fleet.instances:
+        backups = fleet.backups_between(instance_id, now - LOOKBACK, now, now)
+        newest_full = fleet.newest_success(instance_id, "FullBackup", now=now, lookback=LOOKBACK)
+        if newest_full is None:
+            must.add(("AliyunRdsBackupNoneInLookback", instance_id, ""))
+        else:
+            age = now - newest_full.end
+            limit = limits[instance_id]
+            if age > limit + BOUNDARY_SLACK:
+                must.add(("AliyunRdsBackupStale", instance_id, ""))
+            elif age > limit - BOUNDARY_SLACK:
+                may.add(("AliyunRdsBackupStale", instance_id, ""))
+        for backup_type in BACKUP_TYPES:
+            of_type = [b for b in backups if b.backup_type == backup_type]
+            # Backups that completed since the exporter started may or may not be polled yet.
+            changing = any(b.end >= started - 120 for b in of_type)
+            newest = fleet.newest(instance_id, backup_type, now=now, lookback=LOOKBACK)
+            key = ("AliyunRdsBackupLastFailed", instance_id, backup_type)
+            if newest is not None and newest.status != "Success" and not changing:
+                must.add(key)
+            elif changing:
+                may.add(key)
+            if any(b.status != "Success" and b.end >= started - 120 for b in of_type):
+                may.add(("AliyunRdsBackupNewFailures", instance_id, backup_type))
+    must.add(("AliyunRdsBackupCollectionFailing", missing, ""))
+    # 30% of the throttled instance's calls fail; all five tries of one call rarely do.
+    may.add(("AliyunRdsBackupCollectionFailing", throttled, ""))
+    touched = {key[1] for key in must | may}
+    clean = {instance_id for instance_id in fleet.instances if instance_id not in touched}
+    return Expectation(must, may, clean)
+
+
+def alert_key(alert: dict[str, Any]) -> AlertKey:
+    labels = alert["labels"]
+    subject = labels.get("instance_id") or labels.get("instance", "")
+    return (labels["alertname"], subject, labels.get("backup_type", ""))
+
+
+def stale_limits(stack: Stack) -> dict[str, float]:
+    recorded = stack.query(
+        "instance_id:aliyun_rds_backup_full_stale_threshold_seconds:policy_or_fallback"
+    )
+    return {item["metric"]["instance_id"]: float(item["value"][1]) for item in recorded}
+
+
+# ----- tests -------------------------------------------------------------------------------
+
+
+def test_demo_roles_match_the_running_exporter(scraped: Stack) -> None:
+    """The test's rebuilt fleet is the exporter's: same ids in the same roles."""
+    _, _, roles = build_demo_fleet(scraped.started)
+    log = scraped.exporter.log()
+    match = re.search(
+        r"failing: ([^;]*); stale: ([^;]*); throttled: ([^;]*); missing: ([^)]*)\)", log
+    )
+    assert match, f"no demo roles line in the exporter's log:\n{log[:2000]}"
+    assert tuple(match.group(1).split(",")) == roles.failing
+    assert (match.group(2), match.group(3), match.group(4)) == (
+        roles.stale,
+        roles.throttled,
+        roles.missing,
+    )
+
+
+def test_stale_limit_uses_policy_or_fallback(scraped: Stack) -> None:
+    fleet, _, roles = build_demo_fleet(scraped.started)
+    limits = stale_limits(scraped)
+    assert set(limits) == {*fleet.instances, roles.missing}
+    policies = {
+        item["metric"]["instance_id"]: float(item["value"][1])
+        for item in scraped.query(
+            "max by (instance_id) (aliyun_rds_backup_policy_expected_interval_seconds)"
+        )
+    }
+    for instance_id, limit in limits.items():
+        policy = policies.get(instance_id, 0.0)
+        expected = policy * POLICY_MARGIN if policy > 0 else FALLBACK_SECONDS
+        assert limit == pytest.approx(expected), instance_id
+
+
+def test_alerts_follow_the_demo_fleet(scraped: Stack) -> None:
+    fleet, _, roles = build_demo_fleet(scraped.started)
+    limits = stale_limits(scraped)
+    state: dict[str, Any] = {}
+
+    def required_alerts_present() -> bool:
+        check_alive(scraped.exporter, scraped.prometheus)
+        expectation = expected_alerts(
+            fleet, roles.missing, roles.throttled, limits, scraped.started, time.time()
+        )
+        active = {alert_key(a): a["state"] for a in scraped.alerts()}
+        state.update(expectation=expectation, active=active)
+        return expectation.must <= set(active)
+
+    wait_until(required_alerts_present, timeout=60, interval=1, what="the demo's alerts")
+    expectation: Expectation = state["expectation"]
+    active: dict[AlertKey, str] = state["active"]
+    assert set(active.values()) <= {"pending", "firing"}
+
+    # The demo's roles, as the issue states them.
+    assert ("AliyunRdsBackupStale", roles.stale, "") in active, sorted(active)
+    # The failing instances fail every backup of the last two days; whether one of those days had
+    # a scheduled backup depends on the weekday and each instance's policy (on Mondays around
+    # 17:00 UTC neither has one). The ground truth says which must alert right now.
+    failing_now = {
+        key[1]
+        for key in expectation.must
+        if key[0] == "AliyunRdsBackupLastFailed" and key[1] in roles.failing
+    }
+    if failing_now:
+        alerting = {k[1] for k in active if k[0] == "AliyunRdsBackupLastFailed"}
+        assert failing_now <= alerting
+    else:
+        warnings.warn(
+            f"no failed backup among the demo's failing instances {roles.failing} at this hour",
+            stacklevel=1,
+        )
+    assert ("AliyunRdsBackupCollectionFailing", roles.missing, "") in active
+
+    # Nothing beyond what the ground truth allows; exporter-level alerts only for throttling.
+    exporter_level = {"AliyunRdsApiThrottled"}
+    unexpected = {
+        key
+        for key in active
+        if key not in expectation.must
+        and key not in expectation.may
+        and key[0] not in exporter_level
+    }
+    assert not unexpected, f"alerts the demo fleet does not explain: {sorted(unexpected)}"
+
+    # Healthy instances stay silent (those that are genuinely healthy today: the demo's
+    # "healthy" instances can still have a random failed backup or a sparse policy).
+    clean_healthy = expectation.clean & set(roles.healthy)
+    assert len(clean_healthy) >= 3, f"too few clean healthy instances: {sorted(clean_healthy)}"
+    noisy = {key for key in active if key[1] in clean_healthy}
+    assert not noisy, f"healthy instances alerting: {sorted(noisy)}"
+
+
+def test_exporter_health_alerts_stay_silent(scraped: Stack) -> None:
+    names = {alert["labels"]["alertname"] for alert in scraped.alerts()}
+    assert not names & {
+        "AliyunRdsBackupExporterDown",
+        "AliyunRdsBackupExporterAbsent",
+        "AliyunRdsBackupExporterDataStale",
+    }
+
+
+# ----- the dashboard ------------------------------------------------------------------------
+
+
+def dashboard_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from dashboard_panels(panel.get("panels", []))
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = []
+    for panel in dashboard_panels(dashboard["panels"]):
+        for target in panel.get("targets", []):
+            queries.append((f"{panel['title']} / {target['refId']}", target["expr"]))
+    return queries
+
+
+def substitute(expr: str) -> str:
+    for name in sorted(DASHBOARD_VARIABLES, key=len, reverse=True):
+        value = DASHBOARD_VARIABLES[name]
+        expr = expr.replace("${" + name + "}", value).replace("$" + name, value)
+    assert "$" not in expr, f"unknown Grafana variable left in {expr!r}"
+    return expr
+
+
+FALLBACK_ZERO = re.compile(r"\s*or\s+vector\(0\)\s*$")
+
+
+def has_finite_value(result: list[dict[str, Any]]) -> bool:
+    values = [item["value"][1] for item in result if "value" in item]
+    values += [v[1] for item in result for v in item.get("values", [])]
+    return any(math.isfinite(float(v)) for v in values)
+
+
+@pytest.fixture(scope="module")
+def polled_twice(scraped: Stack) -> Stack:
+    """rate() over the poll and API histograms needs a poll Prometheus saw happen."""
+
+    def new_polls() -> bool:
+        check_alive(scraped.exporter, scraped.prometheus)
+        result = scraped.query(
+            "sum(increase(aliyun_rds_backup_collect_duration_seconds_count[1m]))"
+        )
+        return bool(result) and float(result[0]["value"][1]) > 0
+
+    wait_until(new_polls, timeout=75, interval=1, what="a poll after Prometheus started scraping")
+    return scraped
+
+
+@pytest.mark.parametrize(
+    ("panel", "expr"), dashboard_queries(), ids=[name for name, _ in dashboard_queries()]
+)
+def test_dashboard_query_returns_data(polled_twice: Stack, panel: str, expr: str) -> None:
+    query = substitute(expr)
+    core = FALLBACK_ZERO.sub("", query)
+    # A stat's "or vector(0)" must not be what makes it return data: check the query without it.
+    for variant in {query, core}:
+        result = polled_twice.query(variant)
+        assert result, f"{panel}: no data for {variant}"
+        assert has_finite_value(result), f"{panel}: only NaN/Inf for {variant}: {result}"
+    end = time.time()
+    series = polled_twice.query_range(core, end - 30, end, 5)
+    assert series, f"{panel}: no data over the last 30s for {core}"
+
+
+def test_dashboard_variables_have_values(scraped: Stack) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    pattern = re.compile(r"^label_values\((?P<match>.+),\s*(?P<label>\w+)\)$", re.DOTALL)
+    checked = 0
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        definition = variable["query"]["query"]
+        found = pattern.match(definition)
+        assert found, f"{variable['name']}: unsupported variable query {definition!r}"
+        series = scraped.series(substitute(found.group("match")))
+        values = {s[found.group("label")] for s in series if s.get(found.group("label"))}
+        assert values, f"{variable['name']}: no values for {definition}"
+        checked += 1
+    assert checked == 4
+
+
+def test_rules_and_dashboard_use_only_exported_metrics(scraped: Stack) -> None:
+    exported = set(scraped._api("/api/v1/label/__name__/values", {}))
+    texts = [(REPO / "prometheus" / "rules.yml").read_text(), DASHBOARD.read_text()]
+    used = {
+        name
+        for text in texts
+        for name in re.findall(r"(?<![:\w])(aliyun_rds_[a-z_]+)(?![\w:])", text)
+    }
+    assert used, "no metric names found"
+    assert used - exported - NOT_YET_EXPORTED == set()
+    # Every metric family the exporter serves has a use somewhere, or is deliberately left out.
+    histograms = {
+        "aliyun_rds_api_request_duration_seconds",
+        "aliyun_rds_backup_collect_duration_seconds",
+    }
+    assert {h + "_bucket" for h in histograms} <= used
