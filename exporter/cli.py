@@ -16,6 +16,7 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, format_duration, load_config
 from exporter.logs import LEVELS, setup_logging
 from exporter.service import Exporter, serve
+from exporter.webconfig import WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -47,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="/metrics",
         metavar="PATH",
         help="path of the metrics endpoint (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        metavar="PATH",
+        help="TLS and basic auth settings, in the Prometheus exporter-toolkit format",
     )
     parser.add_argument(
         "--log.level",
@@ -137,10 +145,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    web_config: WebConfig | None = None
+    if args.web_config_file:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except ConfigError as err:
+            for problem in err.problems:
+                print(f"{args.web_config_file}: {problem}", file=sys.stderr)
+            return 1
+    ssl_context = web_config.tls.context() if web_config and web_config.tls else None
     if args.demo:
         from exporter.demo import run_demo
 
-        return run_demo(host, port, args.telemetry_path)
+        return run_demo(host, port, args.telemetry_path, web_config, ssl_context)
     try:
         config = load_config(args.config_file, os.environ)
     except ConfigError as err:
@@ -156,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in config.warnings:
         log.warning("%s", warning)
     log.info("starting aliyun-rds-backup-exporter %s", __version__)
+    exporter = Exporter(config, telemetry_path=args.telemetry_path, web_config=web_config)
     try:
-        asyncio.run(serve(Exporter(config, telemetry_path=args.telemetry_path), host, port))
+        asyncio.run(serve(exporter, host, port, ssl_context))
     except OSError as err:
         log.error("cannot serve on %s: %s", args.listen, err.strerror or err)
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from exporter.simulator import (
     Fleet,
     SimulatedRds,
 )
+from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,13 @@ def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
     return parse_config(raw, {}, source="demo")
 
 
-async def _run(host: str | None, port: int, telemetry_path: str) -> None:
+async def _run(
+    host: str | None,
+    port: int,
+    telemetry_path: str,
+    web_config: WebConfig | None,
+    ssl_context: ssl.SSLContext | None,
+) -> None:
     fleet, faults, roles = build_demo_fleet(time.time())
     # The request log is for tests; a long demo run keeps only the latest entries.
     simulator = SimulatedRds(fleet, faults=faults, rng_seed=DEMO_SEED, max_records=10_000)
@@ -123,12 +131,19 @@ async def _run(host: str | None, port: int, telemetry_path: str) -> None:
             roles.missing,
         )
         config = build_demo_config(url, roles, fleet)
-        await serve(Exporter(config, telemetry_path=telemetry_path), host, port)
+        exporter = Exporter(config, telemetry_path=telemetry_path, web_config=web_config)
+        await serve(exporter, host, port, ssl_context)
 
 
-def run_demo(host: str | None, port: int, telemetry_path: str) -> int:
+def run_demo(
+    host: str | None,
+    port: int,
+    telemetry_path: str,
+    web_config: WebConfig | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> int:
     try:
-        asyncio.run(_run(host, port, telemetry_path))
+        asyncio.run(_run(host, port, telemetry_path, web_config, ssl_context))
     except OSError as err:
         log.error("cannot serve on port %d: %s", port, err.strerror or err)
         return 1

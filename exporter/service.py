@@ -9,6 +9,7 @@ import asyncio
 import logging
 import random
 import signal
+import ssl
 from contextlib import AsyncExitStack
 
 import aiohttp
@@ -31,6 +32,7 @@ from exporter.poller import Poller, PollSettings
 from exporter.state import FleetState, Target
 from exporter.telemetry import Telemetry
 from exporter.web import make_app
+from exporter.webconfig import WebConfig, middleware
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class Exporter:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         telemetry_path: str = "/metrics",
+        web_config: WebConfig | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -91,6 +94,7 @@ class Exporter:
             ready=lambda: self.state.ready,
             telemetry_path=telemetry_path,
             version=__version__,
+            middlewares=[middleware(web_config)] if web_config is not None else [],
         )
         self._session: aiohttp.ClientSession | None = None
         self._poller: Poller | None = None
@@ -161,7 +165,12 @@ class Exporter:
             await self._session.close()
 
 
-async def serve(exporter: Exporter, host: str | None, port: int) -> None:
+async def serve(
+    exporter: Exporter,
+    host: str | None,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
     """Runs until SIGTERM or SIGINT, then shuts down within a few seconds."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -171,10 +180,12 @@ async def serve(exporter: Exporter, host: str | None, port: int) -> None:
     async with AsyncExitStack() as stack:
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, host, port, shutdown_timeout=SHUTDOWN_GRACE)
+        site = web.TCPSite(
+            runner, host, port, shutdown_timeout=SHUTDOWN_GRACE, ssl_context=ssl_context
+        )
         await site.start()
         await exporter.start()
         stack.push_async_callback(exporter.stop)
-        log.info("listening on %s:%d", host or "*", port)
+        log.info("listening on %s://%s:%d", "https" if ssl_context else "http", host or "*", port)
         await stop.wait()
         log.info("shutting down")

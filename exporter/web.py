@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
@@ -16,9 +17,10 @@ def make_app(
     ready: Callable[[], bool],
     telemetry_path: str = "/metrics",
     version: str = "",
+    middlewares: Iterable[Middleware] = (),
 ) -> web.Application:
     """Builds the application; the caller decides where and how to serve it."""
-    app = web.Application()
+    app = web.Application(middlewares=list(middlewares))
     # The library's handler does content negotiation (text or OpenMetrics) and compression.
     app.router.add_get(telemetry_path, make_aiohttp_handler(registry))
 

@@ -261,3 +261,64 @@ async def test_secrets_never_reach_the_logs(
     for secret in (wrong, token):
         assert secret not in stderr
         assert secret not in text
+
+
+async def test_demo_over_tls_with_basic_auth(tmp_path: Path) -> None:
+    import base64
+    import ssl
+
+    import bcrypt
+    import trustme
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(tmp_path / "server.crt")
+    server.private_key_pem.write_to_path(tmp_path / "server.key")
+    hashed = bcrypt.hashpw(b"s3cret-pass", bcrypt.gensalt(4)).decode()
+    (tmp_path / "web.yml").write_text(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        f"basic_auth_users:\n  prom: '{hashed}'\n"
+    )
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    auth = {"Authorization": "Basic " + base64.b64encode(b"prom:s3cret-pass").decode()}
+    port = free_port()
+    process = await start_exporter(
+        "--demo",
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--web.config.file",
+        str(tmp_path / "web.yml"),
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with session.get(
+                        f"https://127.0.0.1:{port}/metrics", ssl=context, headers=auth
+                    ) as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectorError:
+                    pass
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            async with session.get(f"https://127.0.0.1:{port}/metrics", ssl=context) as response:
+                assert response.status == 401
+    finally:
+        code, stderr, _ = await stop(process, signal.SIGTERM)
+    assert code == 0, stderr
+    assert "listening on https://" in stderr
+    assert "s3cret-pass" not in stderr and hashed not in stderr
+
+
+def test_bad_web_config_exits_1_with_the_problem(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  alice: hunter2\n")
+    result = run_cli("--demo", "--web.config.file", str(web))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"{web}: basic_auth_users.alice: must be a bcrypt hash ($2a$, $2b$ or $2y$)"
+    )
+    assert "hunter2" not in result.stderr
