@@ -43,11 +43,12 @@ async def measure(instances: int, intervals: int) -> None:
         holder.append(exporter)
         # Long enough for every first poll at this rate, shorter than the first phase offset.
         await clock.advance(1.0)
-        first = Counter(r.instance_id for r in sim.requests)
+        # DescribeBackups only: the backup policy read after the first poll is another action.
+        first = Counter(r.instance_id for r in sim.requests if r.action == "DescribeBackups")
         backups = sum(len(s.backups) for s in exporter.state.instances.values())
         sim.clear_requests()
         await clock.advance(intervals * config.polling.interval)
-        steady = Counter(r.instance_id for r in sim.requests)
+        steady = Counter(r.instance_id for r in sim.requests if r.action == "DescribeBackups")
         await exporter.stop()
     floor = config.polling.lookback / config.polling.window
     print(f"instances: {instances}; backups held after the first poll: {backups}")

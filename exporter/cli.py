@@ -108,12 +108,14 @@ def summarize(config: Config) -> list[str]:
     first_poll_calls = instances * windows
     steady_calls = instances  # one window, one page per instance per interval
     capacity = api.rate_limit * polling.interval
+    discovery = config.discovery
     lines = [
         f"accounts: {len(config.accounts)}",
         f"instances: {instances} static"
         + (
-            f", discovery entries: {sum(len(a.discovery) for a in config.accounts)}"
-            if any(a.discovery for a in config.accounts)
+            f", discovery entries: {len(discovery)} (each instance found adds the same load "
+            "as a static one)"
+            if discovery
             else ""
         ),
         f"polling: every {format_duration(polling.interval)}, lookback "
@@ -125,6 +127,22 @@ def summarize(config: Config) -> list[str]:
         f"steady state: about {steady_calls} API calls per interval "
         f"({steady_calls / polling.interval:.2f}/s against a rate limit of {api.rate_limit:g}/s)",
     ]
+    for entry in discovery:
+        lines.append(
+            f"discovery: account {entry.account}, region {entry.region}: one "
+            f"DescribeDBInstances call per 100 instances found, every "
+            f"{format_duration(entry.refresh)}; vanished instances kept for "
+            f"{format_duration(entry.grace)}"
+        )
+    if polling.policy_refresh > 0:
+        lines.append(
+            f"backup policy: one DescribeBackupPolicy call per instance every "
+            f"{format_duration(max(polling.policy_refresh, polling.interval))} "
+            f"({instances} calls for the static instances, "
+            f"{instances / max(polling.policy_refresh, polling.interval):.3f}/s)"
+        )
+    else:
+        lines.append("backup policy: not read (polling.policy_refresh is 0)")
     if steady_calls > capacity:
         lines.append(
             f"warning: {steady_calls} calls per interval exceed what rate_limit allows "

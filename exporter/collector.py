@@ -1,8 +1,8 @@
 """Renders the fleet state as metric families at scrape time. No I/O happens here.
 
-Every scrape builds fresh families from the summaries the poller left in state; ages are computed
-from the injected clock at that moment. Each instance is rendered on its own, so one odd record
-cannot fail the whole scrape.
+Every scrape builds fresh families from the summaries the poller and the discovery loops left in
+state; ages (and the next planned backup) are computed from the injected clock at that moment.
+Each instance is rendered on its own, so one odd record cannot fail the whole scrape.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from exporter.clock import Clock
-from exporter.state import FleetState, InstanceState, TypeSummary
+from exporter.policy import next_backup_time
+from exporter.state import DiscoveryStatus, FleetState, InstanceState, TypeSummary
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,12 @@ class _Families:
     """One family of each metric, filled instance by instance."""
 
     source: str
+    policy_source: str = "from DescribeBackupPolicy"
 
     def __post_init__(self) -> None:
         by_type = ["instance_id", "backup_type"]
         src = self.source
+        policy = self.policy_source
         self.last_success = GaugeMetricFamily(
             PREFIX + "backup_last_success_timestamp_seconds",
             f"BackupEndTime of the newest successful backup within lookback ({src}).",
@@ -116,6 +119,29 @@ class _Families:
             f"When the instance's last successful poll finished ({src}).",
             labels=["instance_id"],
         )
+        self.policy_interval = GaugeMetricFamily(
+            PREFIX + "backup_policy_expected_interval_seconds",
+            "Longest time between two scheduled full backups: the longest gap between "
+            "consecutive PreferredBackupPeriod days plus the PreferredBackupTime window "
+            f"({policy}).",
+            labels=["instance_id"],
+        )
+        self.policy_retention = GaugeMetricFamily(
+            PREFIX + "backup_policy_retention_days",
+            f"BackupRetentionPeriod: days data backups are kept ({policy}).",
+            labels=["instance_id"],
+        )
+        self.policy_log_backup = GaugeMetricFamily(
+            PREFIX + "backup_policy_log_backup_enabled",
+            f"1 if log backup (EnableBackupLog) is on, 0 if off ({policy}).",
+            labels=["instance_id"],
+        )
+        self.policy_next = GaugeMetricFamily(
+            PREFIX + "backup_policy_next_backup_timestamp_seconds",
+            "When the next scheduled backup is due: PreferredNextBackupTime, or once that has "
+            f"passed the next scheduled window's start ({policy}).",
+            labels=["instance_id"],
+        )
 
     def all(self) -> list[Metric]:
         return [
@@ -135,6 +161,10 @@ class _Families:
             self.instance_info,
             self.collect_success,
             self.collect_last_success,
+            self.policy_interval,
+            self.policy_retention,
+            self.policy_log_backup,
+            self.policy_next,
         ]
 
 
@@ -148,18 +178,25 @@ class BackupCollector(Collector):
         *,
         interval_text: str,
         version: str,
+        policy_refresh_text: str = "6h",
     ) -> None:
         self._state = state
         self._clock = clock
         self._source = f"from a background poll of DescribeBackups every {interval_text}"
+        self._policy_source = (
+            f"from a background poll of DescribeBackupPolicy every {policy_refresh_text}"
+        )
         self._version = version
 
     def describe(self) -> list[Metric]:
         # Registering must not call collect(): the names are all the registry needs.
-        return [*_Families(self._source).all(), *self._exporter_families()]
+        return [
+            *_Families(self._source, self._policy_source).all(),
+            *self._exporter_families(),
+        ]
 
     def collect(self) -> Iterator[Metric]:
-        families = _Families(self._source)
+        families = _Families(self._source, self._policy_source)
         now = self._clock.time()
         for instance in list(self._state.instances.values()):
             try:
@@ -182,7 +219,7 @@ class BackupCollector(Collector):
             instances.add_metric([source], count)
         build = InfoMetricFamily(PREFIX + "exporter_build", "Exporter version.")
         build.add_metric([], {"version": self._version})
-        return [instances, build]
+        return [instances, build, *_discovery_families(self._state.discovery)]
 
     def _render_instance(self, f: _Families, instance: InstanceState, now: float) -> None:
         target = instance.target
@@ -191,8 +228,9 @@ class BackupCollector(Collector):
             "instance_id": iid,
             "account": target.account,
             "region_id": target.region,
-            "engine": instance.engine,
-            "engine_version": instance.engine_version,
+            # What the backups say, else what discovery said.
+            "engine": instance.engine or target.engine,
+            "engine_version": instance.engine_version or target.engine_version,
             "description": target.description,
         }
         for name, value in target.labels.items():
@@ -202,6 +240,7 @@ class BackupCollector(Collector):
             f.collect_success.add_metric([iid], 1.0 if instance.collect_success else 0.0)
         if instance.last_collect_success is not None:
             f.collect_last_success.add_metric([iid], instance.last_collect_success)
+        self._render_policy(f, instance, now)
         if not instance.baseline_done:
             # Until one poll has gone through, absence is the honest answer.
             return
@@ -215,6 +254,22 @@ class BackupCollector(Collector):
                 f.failed_sets.add_metric([iid, backup_type], 0.0)
         for backup_type, summary in sorted(instance.summaries.items()):
             self._render_type(f, iid, backup_type, summary, now)
+
+    @staticmethod
+    def _render_policy(f: _Families, instance: InstanceState, now: float) -> None:
+        policy = instance.policy
+        if policy is None:
+            return
+        iid = instance.target.instance_id
+        if policy.schedule is not None:
+            f.policy_interval.add_metric([iid], policy.schedule.expected_interval)
+        if policy.retention_days is not None:
+            f.policy_retention.add_metric([iid], float(policy.retention_days))
+        if policy.log_backup_enabled is not None:
+            f.policy_log_backup.add_metric([iid], 1.0 if policy.log_backup_enabled else 0.0)
+        upcoming = next_backup_time(policy, now)
+        if upcoming is not None:
+            f.policy_next.add_metric([iid], upcoming)
 
     @staticmethod
     def _render_type(
@@ -253,3 +308,41 @@ class BackupCollector(Collector):
                 "encrypted": "true" if success.encrypted else "false",
             },
         )
+
+
+def _discovery_families(statuses: list[DiscoveryStatus]) -> list[Metric]:
+    """Per account and region; several entries for one pair are summed up: success only when
+    every one of them succeeded, the oldest last success, the instances they found."""
+    source = "from a background poll of DescribeDBInstances every discovery entry's refresh"
+    labels = ["account", "region_id"]
+    success = GaugeMetricFamily(
+        PREFIX + "discovery_success",
+        f"1 if the last instance discovery succeeded, 0 if it failed ({source}).",
+        labels=labels,
+    )
+    last_success = GaugeMetricFamily(
+        PREFIX + "discovery_last_success_timestamp_seconds",
+        f"When instance discovery last succeeded ({source}).",
+        labels=labels,
+    )
+    instances = GaugeMetricFamily(
+        PREFIX + "discovery_instances",
+        "Instances the last successful discovery found, after filtering; those still in "
+        f"their grace period are not counted ({source}).",
+        labels=labels,
+    )
+    groups: dict[tuple[str, str], list[DiscoveryStatus]] = {}
+    for status in statuses:
+        groups.setdefault((status.account, status.region), []).append(status)
+    for (account, region), group in sorted(groups.items()):
+        pair = [account, region]
+        outcomes = [status.success for status in group]
+        if all(outcome is not None for outcome in outcomes):
+            success.add_metric(pair, 1.0 if all(outcomes) else 0.0)
+        times = [status.last_success for status in group]
+        if all(when is not None for when in times):
+            last_success.add_metric(pair, min(when for when in times if when is not None))
+        counts = [status.instances for status in group]
+        if all(count is not None for count in counts):
+            instances.add_metric(pair, float(sum(count for count in counts if count is not None)))
+    return [success, last_success, instances]

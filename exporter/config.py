@@ -165,6 +165,7 @@ class PollingConfig:
     window: float = 86400.0
     overlap: float | None = None  # None: window - interval, at least 0
     page_size: int = 100
+    policy_refresh: float = 6 * 3600.0  # DescribeBackupPolicy per instance; 0 = never
 
     @property
     def effective_overlap(self) -> float:
@@ -202,6 +203,7 @@ class AccountConfig:
     credentials: StaticCredentials | None  # None: the standard Alibaba Cloud credential chain
     instances: tuple[InstanceConfig, ...] = ()
     discovery: tuple[DiscoveryConfig, ...] = ()
+    endpoint: str | None = None  # overrides api.endpoint for this account's calls
 
 
 @dataclass(frozen=True)
@@ -381,7 +383,7 @@ def parse_config(data: object, environ: Mapping[str, str], source: str = "config
     resolved = checker.interpolate(data, "", {})
     config = checker.config(resolved)
     if checker.problems or config is None:
-        raise ConfigError(checker.problems or [f"{source}: invalid"])
+        raise ConfigError(checker.redacted(checker.problems) or [f"{source}: invalid"])
     return config
 
 
@@ -398,10 +400,10 @@ class _Unresolved(enum.Enum):
 
 
 _TOP_KEYS = ("api", "credentials", "polling", "instances", "discovery", "accounts")
-_ACCOUNT_KEYS = ("name", "credentials", "instances", "discovery")
+_ACCOUNT_KEYS = ("name", "credentials", "endpoint", "instances", "discovery")
 _API_KEYS = ("endpoint", "timeout", "rate_limit", "concurrency", "retries")
 _CREDENTIAL_KEYS = ("access_key_id", "access_key_secret", "security_token")
-_POLLING_KEYS = ("interval", "lookback", "window", "overlap", "page_size")
+_POLLING_KEYS = ("interval", "lookback", "window", "overlap", "page_size", "policy_refresh")
 _INSTANCE_KEYS = ("id", "region", "labels")
 _DISCOVERY_KEYS = (
     "region",
@@ -431,6 +433,13 @@ class _Checker:
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.instance_paths: dict[str, str] = {}  # instance id -> where it was first seen
+        self.secrets: set[str] = set()  # credential values seen, blanked out of every message
+
+    def redacted(self, problems: list[str]) -> list[str]:
+        """The problems with any credential value blanked out, wherever it was pasted."""
+        for secret in self.secrets:
+            problems = [problem.replace(secret, "****") for problem in problems]
+        return problems
 
     def error(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
@@ -615,6 +624,8 @@ class _Checker:
 
     def secret(self, path: str, value: object) -> str | None:
         """A credential: surrounding whitespace dropped, never quoted back. "" means unset."""
+        if isinstance(value, str) and len(value.strip()) >= 4:
+            self.secrets.add(value.strip())
         if not isinstance(value, str):
             self.error(path, f"must be a string, got {_kind(value)}")
             return None
@@ -850,13 +861,32 @@ class _Checker:
             )
 
         page_size = self.read(fields, "page_size", "polling", self.page_size)
+        policy_refresh = self.read(fields, "policy_refresh", "polling", self.duration)
+        if policy_refresh is not None and 0 < policy_refresh < 1:
+            self.error(
+                "polling.policy_refresh",
+                f"must be 0 (off) or at least 1s, got {format_duration(policy_refresh)}",
+            )
+            policy_refresh = None
         polling = PollingConfig(
             interval=_default(interval, defaults.interval),
             lookback=_default(lookback, defaults.lookback),
             window=window,
             overlap=overlap,
             page_size=_default(page_size, defaults.page_size),
+            policy_refresh=_default(policy_refresh, defaults.policy_refresh),
         )
+        if (
+            policy_refresh
+            and (interval is not None or "interval" not in fields)
+            and policy_refresh < polling.interval
+        ):
+            self.warn(
+                "polling.policy_refresh",
+                f"{format_duration(policy_refresh)} is shorter than polling.interval "
+                f"({format_duration(polling.interval)}); a policy is fetched at most once per "
+                "poll of its instance",
+            )
         if (
             "overlap" not in fields
             and window_ok
@@ -929,6 +959,7 @@ class _Checker:
     ) -> tuple[AccountConfig, bool]:
         """The account, and whether it lists any instance or discovery entry (even a bad one)."""
         credentials = self.read(fields, "credentials", path, self.credentials)
+        endpoint = self.read(fields, "endpoint", path, self.endpoint)
         configured = False
         instances: list[InstanceConfig] = []
         if "instances" in fields:
@@ -940,7 +971,8 @@ class _Checker:
             entries, listed = self.discovery(_child(path, "discovery"), name, fields["discovery"])
             discovery.extend(entries)
             configured = configured or listed
-        return AccountConfig(name, credentials, tuple(instances), tuple(discovery)), configured
+        account = AccountConfig(name, credentials, tuple(instances), tuple(discovery), endpoint)
+        return account, configured
 
     def credentials(self, path: str, value: object) -> StaticCredentials | None:
         fields = self.section(path, value, _CREDENTIAL_KEYS)

@@ -3,6 +3,12 @@
 The fleet is small and seeded, so every run shows the same story: healthy instances of all four
 engines, some whose backups fail, one whose backups stopped days ago, one the API throttles, and
 one configured id that does not exist (collection fails for it, the others carry on).
+
+Instances are found by discovery (one entry per region); the failing ones and the missing id are
+also listed statically, with labels, so the demo shows both and how they merge. Backup policies
+are set so the policy-aware stale alert has something to show: the stale instance backs up
+daily (its three-day-old backup is far past 1.5 x 25h), and one healthy instance only once a
+week (its backup may be six days old without being stale).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import asyncio
 import logging
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.config import Config, parse_config
@@ -68,6 +74,11 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
         # Every backup of the last two days failed: last status 0, failures in lookback.
         fleet.set_failure_rate(instance_id, 1.0, since=now - 2 * DAY)
     fleet.stop_backups(stale, after=now - 3 * DAY)
+    # Schedules for the policy-aware stale alert (set before any backup is generated).
+    daily, weekly, twice_weekly = frozenset(range(7)), frozenset({6}), frozenset({0, 3})
+    for instance_id, days in ((stale, daily), (ids[3], weekly), (ids[5], twice_weekly)):
+        policy = fleet.instance(instance_id).policy
+        fleet.set_policy(instance_id, replace(policy, weekdays=days))
     faults = Faults()
     faults.for_instance(throttled).throttle_rate = 0.3
     healthy = tuple(i for i in ids if i not in (*failing, stale, throttled))
@@ -82,15 +93,18 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
 
 
 def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
+    # Static entries win over discovery: they keep these labels and take the description.
     instances: list[dict[str, Any]] = [
         {
-            "id": instance.instance_id,
-            "region": instance.region_id,
+            "id": instance_id,
+            "region": fleet.instance(instance_id).region_id,
             "labels": {"team": "demo"},
         }
-        for instance in fleet.instances.values()
+        for instance_id in roles.failing
     ]
     instances.append({"id": roles.missing, "region": "cn-hangzhou", "labels": {"team": "demo"}})
+    regions = sorted({instance.region_id for instance in fleet.instances.values()})
+    discovery = [{"region": region, "refresh": "1m", "grace": "5m"} for region in regions]
     raw = {
         "api": {
             "endpoint": endpoint,
@@ -103,8 +117,9 @@ def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
             "access_key_id": DEMO_ACCESS_KEY_ID,
             "access_key_secret": DEMO_ACCESS_KEY_SECRET,
         },
-        "polling": {"interval": "30s", "lookback": "8d", "window": "1d"},
+        "polling": {"interval": "30s", "lookback": "8d", "window": "1d", "policy_refresh": "10m"},
         "instances": instances,
+        "discovery": discovery,
     }
     return parse_config(raw, {}, source="demo")
 

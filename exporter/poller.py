@@ -4,6 +4,10 @@ First poll of an instance: ``[now - lookback, now]`` in windows no wider than ``
 polls: from the watermark minus the overlap (backups that were still running) up to now. The
 watermark moves only when every window and page of a poll succeeded, so a failed poll loses
 nothing: the next one covers the gap.
+
+The same per-instance task refreshes the instance's backup policy (DescribeBackupPolicy) every
+``policy_refresh`` seconds, right after a successful poll. A policy that cannot be fetched keeps
+the last one read and never marks the backup collection failed.
 """
 
 from __future__ import annotations
@@ -11,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from exporter.aliyun.client import RdsClient
 from exporter.aliyun.credentials import CredentialsError
-from exporter.aliyun.errors import ApiError
+from exporter.aliyun.errors import ApiError, NotFoundError
 from exporter.clock import Clock
+from exporter.policy import summarize_policy
 from exporter.state import FleetState, InstanceState, Target
 
 log = logging.getLogger(__name__)
 
 MINUTE = 60.0
+GONE = "gone"  # poll_instance's answer when a retiring instance no longer exists
 
 
 def floor_minute(epoch: float) -> float:
@@ -40,6 +46,7 @@ class PollSettings:
     window: float
     overlap: float
     page_size: int = 100
+    policy_refresh: float = 0.0  # seconds between DescribeBackupPolicy calls; 0 = never
 
 
 def poll_range(now: float, watermark: float | None, settings: PollSettings) -> tuple[float, float]:
@@ -61,8 +68,9 @@ def poll_range(now: float, watermark: float | None, settings: PollSettings) -> t
         trimmed = ceil_minute(end - whole_windows * settings.window)
         start = max(nominal, min(trimmed, floor_minute(watermark)), earliest)
     if end <= start:
-        # The API wants EndTime after StartTime; one minute is the narrowest window.
-        end = start + MINUTE
+        # The API wants EndTime after StartTime: re-read the last whole minute rather than ask
+        # about the future, so the watermark (this end) never runs ahead of the clock.
+        start = end - MINUTE
     return start, end
 
 
@@ -108,12 +116,16 @@ class Poller:
         clock: Clock,
         *,
         observer: CollectObserver | None = None,
+        on_gone: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_gone(instance_id)``: called when a retiring target (one discovery no longer
+        finds) turns out not to exist any more; its task has ended by then."""
         self._state = state
         self._clients = clients
         self._settings = settings
         self._clock = clock
         self._observer = observer or CollectObserver()
+        self._on_gone = on_gone
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def set_targets(self, targets: Iterable[Target]) -> None:
@@ -133,6 +145,11 @@ class Poller:
                     name=f"poll {target.instance_id}",
                 )
 
+    @property
+    def running_tasks(self) -> int:
+        """Instance tasks that have not ended (each is polling or asleep on the clock)."""
+        return sum(1 for task in self._tasks.values() if not task.done())
+
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
@@ -151,13 +168,23 @@ class Poller:
             state = self._state.instances.get(instance_id)
             if state is None:
                 return
-            await self.poll_instance(state)
+            if await self.poll_instance(state) == GONE:
+                self._tasks.pop(instance_id, None)
+                if self._on_gone is not None:
+                    self._on_gone(instance_id)
+                return
+            if self._policy_due(state):
+                await self.refresh_policy(state)
             now = self._clock.monotonic()
             slot = next_slot(anchor, interval, slot, now)
             await self._clock.sleep(anchor + slot * interval - now)
 
-    async def poll_instance(self, state: InstanceState) -> None:
-        """One poll: every window of the range, every page; state changes only by merging."""
+    async def poll_instance(self, state: InstanceState) -> str | None:
+        """One poll: every window of the range, every page; state changes only by merging.
+
+        Returns ``GONE``, changing nothing, when the target is retiring and the API says it
+        does not exist: it was deleted, so there is nothing left to report on.
+        """
         target = state.target
         client = self._clients[target.account]
         settings = self._settings
@@ -180,6 +207,13 @@ class Poller:
                     if page.snapshot_chain_bytes is not None:
                         state.snapshot_chain_bytes = page.snapshot_chain_bytes
         except ApiError as err:
+            if isinstance(err, NotFoundError) and target.retiring:
+                log.info(
+                    "instance %s: no longer found by discovery and now %s: dropped",
+                    target.instance_id,
+                    err.code,
+                )
+                return GONE
             error = err.code
             self._report(state, error, err.summary())
         except CredentialsError as err:
@@ -202,6 +236,66 @@ class Poller:
         state.collect_success = error is None
         state.last_error = error
         self._observer.observe_poll(target.instance_id, self._clock.monotonic() - started)
+        return None
+
+    def _policy_due(self, state: InstanceState) -> bool:
+        # Only after a successful poll: when DescribeBackups fails (a wrong key, a deleted
+        # instance, an outage), DescribeBackupPolicy would too, and only add noise.
+        return (
+            self._settings.policy_refresh > 0
+            and bool(state.collect_success)
+            and state.target.instance_type != "Readonly"  # replicas have no backup policy
+            and self._clock.monotonic() >= state.policy_due
+        )
+
+    async def refresh_policy(self, state: InstanceState) -> None:
+        """Fetches the instance's backup policy. On failure the last policy read stays; a
+        throttling, server or network error is retried at the next poll, anything else after
+        ``policy_refresh``."""
+        target = state.target
+        client = self._clients[target.account]
+        retry_in = self._settings.policy_refresh
+        try:
+            policy = await client.describe_backup_policy(target.instance_id, target.region)
+        except ApiError as err:
+            if err.retryable:
+                retry_in = 0.0
+            self._policy_failed(state, err.code, err.summary())
+        except CredentialsError as err:
+            retry_in = 0.0
+            self._policy_failed(state, "CredentialsError", str(err))
+        except Exception:
+            if state.policy_error != "ExporterError":
+                log.exception(
+                    "instance %s: unexpected error reading the backup policy", target.instance_id
+                )
+            state.policy_error = "ExporterError"
+        else:
+            summary = summarize_policy(policy)
+            if summary.schedule is None and state.policy_error != "Unreadable":
+                log.warning(
+                    "instance %s: cannot read the backup schedule (PreferredBackupPeriod %r, "
+                    "PreferredBackupTime %r); the stale-backup alert uses its fallback",
+                    target.instance_id,
+                    policy.preferred_backup_period,
+                    policy.preferred_backup_time,
+                )
+            elif summary.schedule is not None and state.policy_error is not None:
+                log.info("instance %s: backup policy read again", target.instance_id)
+            state.policy = summary
+            state.policy_error = None if summary.schedule is not None else "Unreadable"
+        # Due at the poll nearest to ``retry_in`` from now (polls come every interval).
+        later = max(0.0, retry_in - self._settings.interval / 2)
+        state.policy_due = self._clock.monotonic() + later
+
+    def _policy_failed(self, state: InstanceState, code: str, message: str) -> None:
+        if state.policy_error != code:
+            log.warning(
+                "instance %s: cannot read the backup policy (a policy read before is kept): %s",
+                state.target.instance_id,
+                message,
+            )
+        state.policy_error = code
 
     def _report(self, state: InstanceState, code: str, message: str) -> None:
         """Logs an instance's error once per change of error, not once per poll."""

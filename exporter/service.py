@@ -1,4 +1,5 @@
-"""Wires one running exporter together: HTTP session, limiter, clients, poller, registry, app.
+"""Wires one running exporter together: HTTP session, limiter, clients, discovery, poller,
+registry, app.
 
 ``cli`` builds one from the command line; tests build one around a simulator and a manual clock.
 """
@@ -10,6 +11,7 @@ import logging
 import random
 import signal
 import ssl
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
 
 import aiohttp
@@ -17,9 +19,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
-from exporter.aliyun.client import RdsClient, RetryPolicy
+from exporter.aliyun.client import (
+    DESCRIBE_BACKUP_POLICY,
+    DESCRIBE_DB_INSTANCES,
+    RdsClient,
+    RetryPolicy,
+)
 from exporter.aliyun.credentials import (
     Credentials,
+    CredentialsError,
     CredentialsProvider,
     DefaultChainCredentialsProvider,
     StaticCredentialsProvider,
@@ -28,8 +36,9 @@ from exporter.aliyun.limiter import RequestLimiter
 from exporter.clock import Clock, SystemClock
 from exporter.collector import BackupCollector
 from exporter.config import Config, format_duration
+from exporter.discovery import DiscoveryLoop, merge_targets
 from exporter.poller import Poller, PollSettings
-from exporter.state import FleetState, Target
+from exporter.state import DiscoveryStatus, FleetState, Target
 from exporter.telemetry import Telemetry
 from exporter.web import make_app
 from exporter.webconfig import WebConfig, middleware
@@ -37,6 +46,18 @@ from exporter.webconfig import WebConfig, middleware
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 5.0
+
+
+async def _warm_up(providers: Iterable[CredentialsProvider]) -> None:
+    """Loads the default chain and fetches once before any poll starts, so no poll pays for the
+    import and the polls of a large fleet find the credentials already cached."""
+    for provider in {id(p): p for p in providers}.values():
+        if isinstance(provider, DefaultChainCredentialsProvider):
+            await asyncio.to_thread(provider.load)
+            try:
+                await provider.get()
+            except CredentialsError as err:
+                log.error("%s", err)
 
 
 def targets_from_config(config: Config) -> list[Target]:
@@ -60,6 +81,7 @@ def poll_settings(config: Config) -> PollSettings:
         window=polling.window,
         overlap=polling.effective_overlap,
         page_size=polling.page_size,
+        policy_refresh=polling.policy_refresh,
     )
 
 
@@ -87,17 +109,23 @@ class Exporter:
                 self.clock,
                 interval_text=format_duration(config.polling.interval),
                 version=__version__,
+                policy_refresh_text=format_duration(config.polling.policy_refresh),
             )
         )
         self.app: web.Application = make_app(
             self.registry,
-            ready=lambda: self.state.ready,
+            # Not ready before start() has set the targets (it may wait for credentials).
+            ready=lambda: self._started and self.state.ready,
             telemetry_path=telemetry_path,
             version=__version__,
             middlewares=[middleware(web_config)] if web_config is not None else [],
         )
         self._session: aiohttp.ClientSession | None = None
         self._poller: Poller | None = None
+        self._static: list[Target] = []
+        self._loops: list[DiscoveryLoop] = []
+        self._discovery_tasks: list[asyncio.Task[None]] = []
+        self._started = False
 
     def _credentials(self) -> dict[str, CredentialsProvider]:
         chain: CredentialsProvider | None = None
@@ -123,42 +151,82 @@ class Exporter:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(api.concurrency * 2, 10))
         )
-        # One limiter for the whole process: the documented rate_limit is per process.
+        # One limiter for the whole process, shared by every account: the documented
+        # rate_limit is per process, and RDS throttles per account and per API, so a shared
+        # limit can never push any one account over its quota.
         limiter = RequestLimiter(api.rate_limit, api.concurrency, self.clock)
         providers = self._credentials()
+        await _warm_up(providers.values())
         clients = {
-            name: RdsClient(
+            account.name: RdsClient(
                 self._session,
-                provider,
+                providers[account.name],
                 limiter,
                 self.clock,
-                endpoint=api.endpoint,
+                endpoint=account.endpoint or api.endpoint,
                 timeout=api.timeout,
                 retry=RetryPolicy(retries=api.retries),
                 observer=self.telemetry,
                 rng=self._rng,
             )
-            for name, provider in providers.items()
+            for account in self.config.accounts
         }
         for account in self.config.accounts:
             log.info(
-                "account %s: %d instance(s), credentials: %s",
+                "account %s: %d static instance(s), %d discovery entries, credentials: %s",
                 account.name,
                 len(account.instances),
+                len(account.discovery),
                 providers[account.name].description,
             )
-            if account.discovery:
-                log.warning(
-                    "account %s: discovery is not supported by this version yet; "
-                    "only the instances listed in the config are polled",
-                    account.name,
-                )
+        if self.config.polling.policy_refresh > 0:
+            self.telemetry.expect_action(DESCRIBE_BACKUP_POLICY)
         self._poller = Poller(
-            self.state, clients, poll_settings(self.config), self.clock, observer=self.telemetry
+            self.state,
+            clients,
+            poll_settings(self.config),
+            self.clock,
+            observer=self.telemetry,
+            on_gone=self._instance_gone,
         )
-        self._poller.set_targets(targets_from_config(self.config))
+        self._static = targets_from_config(self.config)
+        for entry in self.config.discovery:
+            status = DiscoveryStatus(account=entry.account, region=entry.region)
+            self.state.discovery.append(status)
+            loop = DiscoveryLoop(entry, clients[entry.account], self.clock, status, self._update)
+            self._loops.append(loop)
+        if self._loops:
+            self.telemetry.expect_action(DESCRIBE_DB_INSTANCES)
+        self._update()
+        self._discovery_tasks = [
+            asyncio.create_task(loop.run(), name=f"discovery {loop.name}") for loop in self._loops
+        ]
+        self._started = True
+
+    def _update(self) -> None:
+        """Polls exactly the merged static and discovered targets (static wins)."""
+        if self._poller is not None:
+            merged = merge_targets(self._static, (loop.targets() for loop in self._loops))
+            self._poller.set_targets(merged)
+
+    def _instance_gone(self, instance_id: str) -> None:
+        """A retiring discovered instance no longer exists: drop it now, not after grace.
+        (Its task has ended; were it still wanted, the update would start a new one.)"""
+        for loop in self._loops:
+            loop.forget(instance_id)
+        self._update()
+
+    @property
+    def running_tasks(self) -> int:
+        """Background tasks still running: instance pollers and discovery loops. When as many
+        are asleep on the clock, nothing is in flight (tests wait for that)."""
+        polling = self._poller.running_tasks if self._poller is not None else 0
+        return polling + sum(1 for task in self._discovery_tasks if not task.done())
 
     async def stop(self) -> None:
+        for task in self._discovery_tasks:
+            task.cancel()
+        await asyncio.gather(*self._discovery_tasks, return_exceptions=True)
         if self._poller is not None:
             await self._poller.stop()
         if self._session is not None:
@@ -176,13 +244,13 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(exporter.app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        exporter.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+    )
     async with AsyncExitStack() as stack:
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(
-            runner, host, port, shutdown_timeout=SHUTDOWN_GRACE, ssl_context=ssl_context
-        )
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         await exporter.start()
         stack.push_async_callback(exporter.stop)

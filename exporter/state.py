@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from exporter.aliyun.models import Backup
+from exporter.policy import PolicySummary
 
 # Series for these types exist from the first successful poll on, so a counter's first
 # increment is visible to increase() instead of appearing already at 1.
@@ -23,9 +24,14 @@ class Target:
     instance_id: str
     region: str
     account: str = "default"
-    source: str = "static"
+    source: str = "static"  # static | discovery
     labels: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    engine: str = ""  # from discovery; backups tell the poller too
+    engine_version: str = ""
+    instance_type: str = ""  # DBInstanceType from discovery: Primary, Readonly, ...
+    retiring: bool = False
+    """Discovery no longer finds it; kept (and polled) until its grace period ends."""
 
 
 @dataclass(frozen=True)
@@ -95,22 +101,33 @@ class InstanceState:
     collect_success: bool | None = None
     last_collect_success: float | None = None
     last_error: str | None = None
+    policy: PolicySummary | None = None
+    """The last DescribeBackupPolicy answer that could be read; kept when a refresh fails."""
+    policy_due: float = 0.0
+    """Monotonic time of the next policy fetch."""
+    policy_error: str | None = None
 
     def merge(self, backups: Iterable[Backup], cutoff: float) -> int:
-        """Adds backups not seen before that started at or after ``cutoff``; returns how many.
+        """Folds in backups that started at or after ``cutoff``; returns how many were new.
 
-        A failure first seen after the baseline poll counts once: de-duplication by BackupId
-        makes re-reading overlapping windows, or redoing a failed poll, harmless.
+        A backup read again (overlapping windows, a redone poll) replaces the stored record, so
+        a field the API got wrong once is corrected by the next read, but it never counts again:
+        a failure first seen after the baseline poll counts exactly once.
         """
         added = 0
         for backup in backups:
-            if backup.backup_id in self.backups or started_at(backup) < cutoff:
+            if started_at(backup) < cutoff:
                 continue
+            previous = self.backups.get(backup.backup_id)
             self.backups[backup.backup_id] = backup
-            added += 1
             if backup.engine:
                 self.engine = backup.engine
                 self.engine_version = backup.engine_version or self.engine_version
+            if previous is None:
+                added += 1
+            elif previous.failed or not backup.failed:
+                continue
+            # New, or first seen without its status (a bad answer) and now known to have failed.
             if backup.failed and self.baseline_done:
                 self.failures_total[backup.backup_type] = (
                     self.failures_total.get(backup.backup_type, 0) + 1
@@ -131,10 +148,28 @@ class InstanceState:
 
 
 @dataclass
+class DiscoveryStatus:
+    """One discovery entry's last refresh (DescribeDBInstances for one account and region)."""
+
+    account: str
+    region: str
+    refreshed: bool = False
+    """True once a refresh finished, successfully or not (readiness)."""
+    success: bool | None = None
+    last_success: float | None = None
+    """Wall time of the last successful refresh."""
+    instances: int | None = None
+    """Instances the last successful refresh found (after filtering)."""
+    last_error: str | None = None
+
+
+@dataclass
 class FleetState:
-    """Every polled instance by id. The poller adds and removes; the collector only reads."""
+    """Every polled instance by id, and how discovery is doing. The poller and the discovery
+    loops write; the collector only reads."""
 
     instances: dict[str, InstanceState] = field(default_factory=dict)
+    discovery: list[DiscoveryStatus] = field(default_factory=list)
 
     def sync_targets(self, targets: Iterable[Target]) -> list[str]:
         """Makes the instance set match ``targets``; returns the ids that were removed."""
@@ -152,5 +187,8 @@ class FleetState:
 
     @property
     def ready(self) -> bool:
-        """Every instance has finished its first poll, successfully or not."""
-        return all(state.polled for state in self.instances.values())
+        """Every discovery entry has finished its first refresh and every instance its first
+        poll, successfully or not."""
+        return all(status.refreshed for status in self.discovery) and all(
+            state.polled for state in self.instances.values()
+        )

@@ -36,8 +36,12 @@ class Telemetry(CollectObserver):
             registry=registry,
         )
         # Series exist at zero from the start, so rate() and increase() see the first event.
-        self.api_requests.labels(DESCRIBE_BACKUPS, "OK")
-        self.api_duration.labels(DESCRIBE_BACKUPS)
+        self.expect_action(DESCRIBE_BACKUPS)
+
+    def expect_action(self, action: str) -> None:
+        """Creates the action's ``OK`` and latency series at zero, before its first call."""
+        self.api_requests.labels(action, "OK")
+        self.api_duration.labels(action)
 
     def observe(self, action: str, code: str, seconds: float) -> None:
         self.api_requests.labels(action, code).inc()

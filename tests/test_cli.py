@@ -18,7 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.cli import parse_listen_address
+from exporter.cli import parse_listen_address, summarize
+from exporter.config import parse_config
 from exporter.simulator import Fleet, SimulatedRds
 from tests.helpers import KEY_ID, SECRET
 
@@ -322,3 +323,34 @@ def test_bad_web_config_exits_1_with_the_problem(tmp_path: Path) -> None:
         f"{web}: basic_auth_users.alice: must be a bcrypt hash ($2a$, $2b$ or $2y$)"
     )
     assert "hunter2" not in result.stderr
+
+
+def test_check_config_summary_names_discovery_and_policy_calls() -> None:
+    config = parse_config(
+        {
+            "credentials": {"access_key_id": KEY_ID, "access_key_secret": SECRET},
+            "polling": {"policy_refresh": "6h"},
+            "instances": [{"id": f"rm-{n}", "region": "cn-hangzhou"} for n in range(60)],
+            "discovery": [{"region": "cn-shanghai", "refresh": "15m", "grace": "2h"}],
+        },
+        {},
+    )
+    lines = summarize(config)
+    assert "instances: 60 static, discovery entries: 1" in lines[1]
+    assert (
+        "discovery: account default, region cn-shanghai: one DescribeDBInstances call per 100 "
+        "instances found, every 15m; vanished instances kept for 2h"
+    ) in lines
+    assert any(
+        line.startswith("backup policy: one DescribeBackupPolicy call per instance every 6h (60")
+        for line in lines
+    )
+    off = parse_config(
+        {
+            "credentials": {"access_key_id": KEY_ID, "access_key_secret": SECRET},
+            "polling": {"policy_refresh": 0},
+            "instances": [{"id": "rm-1", "region": "cn-hangzhou"}],
+        },
+        {},
+    )
+    assert "backup policy: not read (polling.policy_refresh is 0)" in summarize(off)

@@ -145,7 +145,13 @@ def test_removed_instances_lose_their_series() -> None:
 def test_help_says_values_come_from_a_background_poll() -> None:
     registry = CollectorRegistry()
     registry.register(
-        BackupCollector(make_state(BASE), ManualClock(start=T0), interval_text="5m", version="x")
+        BackupCollector(
+            make_state(BASE),
+            ManualClock(start=T0),
+            interval_text="5m",
+            version="x",
+            policy_refresh_text="6h",
+        )
     )
     for fmt in (generate_latest, generate_openmetrics):
         text = fmt(registry).decode()
@@ -155,8 +161,16 @@ def test_help_says_values_come_from_a_background_poll() -> None:
         help_lines = [
             line for line in text.splitlines() if line.startswith("# HELP aliyun_rds_backup")
         ]
-        assert help_lines
-        assert all("background poll of DescribeBackups every 5m" in line for line in help_lines)
+        policy = [line for line in help_lines if line.startswith("# HELP aliyun_rds_backup_policy")]
+        backups = [line for line in help_lines if line not in policy]
+        assert backups and len(policy) == 4
+        assert all("background poll of DescribeBackups every 5m" in line for line in backups)
+        assert all("background poll of DescribeBackupPolicy every 6h" in line for line in policy)
+        discovery = [
+            line for line in text.splitlines() if line.startswith("# HELP aliyun_rds_disc")
+        ]
+        assert len(discovery) == 3
+        assert all("DescribeDBInstances" in line for line in discovery)
 
 
 def test_one_broken_instance_does_not_fail_the_scrape() -> None:

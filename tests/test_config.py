@@ -989,7 +989,8 @@ def test_example_file_loads() -> None:
     assert account.credentials == StaticCredentials(KEY_ID, SECRET)
     assert [i.id for i in config.instances] == ["rm-uf6wjk5xxxxxxxx", "pgm-bp1xxxxxxxxxxxxx"]
     assert dict(config.instances[0].labels) == {"team": "payments", "tier": "1"}
-    assert config.discovery == ()  # shown commented out until discovery is implemented
+    assert config.discovery == ()  # optional: shown commented out
+    assert config.polling.policy_refresh == 6 * 3600.0
 
 
 def test_example_discovery_block_is_valid() -> None:
@@ -1034,7 +1035,7 @@ def test_example_documents_every_key() -> None:
     keys = [
         "api", "endpoint", "timeout", "rate_limit", "concurrency", "retries",
         "credentials", "access_key_id", "access_key_secret", "security_token",
-        "polling", "interval", "lookback", "window", "overlap", "page_size",
+        "polling", "interval", "lookback", "window", "overlap", "page_size", "policy_refresh",
         "instances", "id", "region", "labels",
         "discovery", "engines", "statuses", "instance_types", "resource_group", "tags",
         "include_read_only", "refresh", "grace",
@@ -1075,3 +1076,70 @@ def test_arbitrary_input_never_crashes(data: dict[str, object]) -> None:
         assert all(": " in line for line in err.problems)
     else:
         assert config.instances or config.discovery
+
+
+# ---------------------------------------------------------------------------------------------
+# Backup policy refresh and per-account endpoints
+
+
+def test_policy_refresh_and_account_endpoints(tmp_path: Path) -> None:
+    assert load(tmp_path, MINIMAL).polling.policy_refresh == 6 * 3600.0
+    assert load(tmp_path, "polling: {policy_refresh: 12h}\n" + MINIMAL).polling.policy_refresh == (
+        12 * 3600.0
+    )
+    assert load(tmp_path, "polling: {policy_refresh: 0}\n" + MINIMAL).polling.policy_refresh == 0
+    config = load(
+        tmp_path,
+        "api: {endpoint: 'https://rds.aliyuncs.com'}\n"
+        "accounts:\n"
+        "  - {name: a, instances: [{id: rm-1, region: cn-hangzhou}]}\n"
+        "  - name: b\n"
+        "    endpoint: https://rds-vpc.cn-shanghai.aliyuncs.com/\n"
+        "    credentials: {access_key_id: x, access_key_secret: y}\n"
+        "    discovery: [{region: cn-shanghai}]\n",
+    )
+    assert [a.endpoint for a in config.accounts] == [
+        None,
+        "https://rds-vpc.cn-shanghai.aliyuncs.com",
+    ]
+    assert config.api.endpoint == "https://rds.aliyuncs.com"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "polling: {policy_refresh: 500ms}\n" + MINIMAL,
+            ["polling.policy_refresh: must be 0 (off) or at least 1s, got 500ms"],
+        ),
+        (
+            "polling: {policy_refresh: -1}\n" + MINIMAL,
+            ["polling.policy_refresh: must not be negative, got -1"],
+        ),
+        (
+            "policy_refresh: 6h\n" + MINIMAL,
+            ["policy_refresh: unknown key (did you mean polling.policy_refresh?)"],
+        ),
+        (
+            "accounts: [{name: a, endpoint: 'ftp://x', instances: [{id: rm-1, region: cn-x}]}]\n",
+            [
+                "accounts[0].endpoint: must be an http(s) URL like https://rds.aliyuncs.com, "
+                'got "ftp://x"'
+            ],
+        ),
+        (
+            "endpoint: https://rds.aliyuncs.com\n" + MINIMAL,
+            ["endpoint: unknown key (did you mean api.endpoint?)"],
+        ),
+    ],
+)
+def test_policy_refresh_and_endpoint_rules(tmp_path: Path, text: str, expected: list[str]) -> None:
+    assert problems(tmp_path, text) == expected
+
+
+def test_policy_refresh_shorter_than_the_interval_warns(tmp_path: Path) -> None:
+    config = load(tmp_path, "polling: {interval: 10m, policy_refresh: 1m}\n" + MINIMAL)
+    assert config.warnings == (
+        "polling.policy_refresh: 1m is shorter than polling.interval (10m); a policy is fetched "
+        "at most once per poll of its instance",
+    )

@@ -59,3 +59,15 @@ def test_quick_start_commands_exist_in_the_makefile() -> None:
     for target in ("demo", "test"):
         assert f"make {target}" in README
         assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE)
+
+
+def test_alert_list_matches_the_rules_file() -> None:
+    import yaml
+
+    rules = yaml.safe_load((REPO / "prometheus" / "rules.yml").read_text())
+    alerts = {r["alert"] for group in rules["groups"] for r in group["rules"] if "alert" in r}
+    listed = set(re.findall(r"^\| \[(AliyunRds\w+)\]\(docs/alerts\.md#", README, flags=re.M))
+    assert listed == alerts
+    runbooks = (REPO / "docs" / "alerts.md").read_text()
+    for alert in alerts:
+        assert f"## {alert}" in runbooks

@@ -9,125 +9,18 @@ from __future__ import annotations
 
 import itertools
 import logging
-import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.clock import ManualClock
-from exporter.config import parse_config
-from exporter.service import Exporter
-from exporter.simulator import Faults, Fleet, SimulatedRds
+from exporter.simulator import Faults, Fleet, RequestRecord
 from exporter.simulator.timefmt import parse_minute
-from tests.helpers import KEY_ID, NOW, SECRET
-
-DAY = 86400.0
-INTERVAL = 300.0
-Samples = dict[str, dict[frozenset[tuple[str, str]], float]]
+from tests.harness import DAY, INTERVAL, Harness, key, running, success_key
+from tests.helpers import NOW
 
 
-def key(**labels: str) -> frozenset[tuple[str, str]]:
-    return frozenset(labels.items())
-
-
-@dataclass
-class Harness:
-    clock: ManualClock
-    sim: SimulatedRds
-    exporter: Exporter
-    url: str
-    session: aiohttp.ClientSession
-
-    @property
-    def fleet(self) -> Fleet:
-        return self.sim.fleet
-
-    async def scrape(self) -> Samples:
-        async with self.session.get(self.url + "/metrics") as response:
-            assert response.status == 200
-            text = await response.text()
-        samples: Samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
-        return samples
-
-    async def advance(self, seconds: float) -> None:
-        await self.clock.advance(seconds)
-
-    async def ready(self) -> int:
-        async with self.session.get(self.url + "/-/ready") as response:
-            return response.status
-
-
-def build_config(endpoint: str, instance_ids: list[str], **polling: Any) -> dict[str, Any]:
-    return {
-        "api": {
-            "endpoint": endpoint,
-            "rate_limit": 1000,
-            "concurrency": 64,  # above the instance count: no poll waits for a slot
-            "retries": 3,
-            "timeout": "5s",
-        },
-        "credentials": {"access_key_id": KEY_ID, "access_key_secret": SECRET},
-        "polling": {"interval": "5m", "lookback": "8d", "window": "1d", **polling},
-        "instances": [{"id": iid, "region": "cn-hangzhou"} for iid in instance_ids],
-    }
-
-
-@asynccontextmanager
-async def running(
-    *,
-    instances: int = 4,
-    extra_ids: tuple[str, ...] = (),
-    shuffle: bool = True,
-    prepare: Callable[[Fleet, Faults], None] | None = None,
-    **polling: Any,
-) -> AsyncIterator[Harness]:
-    state_holder: list[Exporter] = []
-
-    def quiet() -> bool:
-        # Every poll task is asleep on the clock: no HTTP call is still in flight.
-        return bool(state_holder) and clock.sleeping >= len(state_holder[0].state.instances)
-
-    clock = ManualClock(start=NOW, quiet_when=quiet)
-    fleet = Fleet.generate(seed=11, instances=instances, now=NOW, readonly_fraction=0.0)
-    faults = Faults()
-    if prepare is not None:
-        prepare(fleet, faults)
-    sim = SimulatedRds(
-        fleet, {KEY_ID: SECRET}, clock=clock.time, faults=faults, shuffle_items=shuffle
-    )
-    async with sim.serve("127.0.0.1", 0) as sim_url:
-        ids = [*fleet.instances, *extra_ids]
-        config = parse_config(build_config(sim_url, ids, **polling), {})
-        exporter = Exporter(config, clock=clock, rng=random.Random(5))
-        runner = web.AppRunner(exporter.app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        await exporter.start()
-        state_holder.append(exporter)
-        try:
-            async with aiohttp.ClientSession() as session:
-                harness = Harness(clock, sim, exporter, f"http://127.0.0.1:{port}", session)
-                # One virtual second: the rate limiter spaces the first polls' calls 1 ms apart.
-                await clock.advance(1.0)
-                yield harness
-        finally:
-            await exporter.stop()
-            await runner.cleanup()
-
-
-def success_key(iid: str, backup_type: str = "FullBackup") -> frozenset[tuple[str, str]]:
-    return key(instance_id=iid, backup_type=backup_type)
+def backup_calls(h: Harness) -> list[RequestRecord]:
+    """The DescribeBackups requests the simulator saw (the policy refresh makes others)."""
+    return [r for r in h.sim.requests if r.action == "DescribeBackups"]
 
 
 async def test_first_poll_matches_ground_truth_per_backup_type() -> None:
@@ -181,7 +74,7 @@ async def test_newest_success_found_on_a_later_page_among_unordered_items() -> N
         k = success_key(iid)
         assert samples["aliyun_rds_backup_last_success_timestamp_seconds"][k] == NOW - 120
         assert samples["aliyun_rds_backup_last_success_size_bytes"][k] == 777
-        pages = [r.params["PageNumber"] for r in h.sim.requests if r.instance_id == iid]
+        pages = [r.params["PageNumber"] for r in backup_calls(h) if r.instance_id == iid]
         assert "2" in pages
 
 
@@ -201,12 +94,12 @@ async def test_every_call_uses_a_narrow_minute_precision_window() -> None:
 async def test_steady_state_is_one_call_per_instance_per_interval() -> None:
     # Seven instances: phases of 300/7 s do not add up exactly in floating point.
     async with running(instances=7) as h:
-        first = len(h.sim.requests)
+        first = len(backup_calls(h))
         assert first == 7 * 8  # lookback / window windows, one page each
         h.sim.clear_requests()
         await h.advance(INTERVAL * 10)
         per_instance = {iid: 0 for iid in h.fleet.instances}
-        for record in h.sim.requests:
+        for record in backup_calls(h):
             per_instance[record.instance_id] += 1
         assert set(per_instance.values()) == {10}
 
@@ -285,9 +178,10 @@ async def test_throttling_is_retried_and_visible_in_api_metrics() -> None:
         samples = await h.scrape()
         requests = samples["aliyun_rds_api_requests_total"]
         throttled = requests[key(action="DescribeBackups", code="Throttling.User")]
-        assert throttled == sum(1 for r in h.sim.requests if r.code == "Throttling.User") > 0
+        calls = backup_calls(h)
+        assert throttled == sum(1 for r in calls if r.code == "Throttling.User") > 0
         assert requests[key(action="DescribeBackups", code="OK")] == sum(
-            1 for r in h.sim.requests if r.code == "OK"
+            1 for r in calls if r.code == "OK"
         )
         for iid in h.fleet.instances:
             assert samples["aliyun_rds_backup_collect_success"][key(instance_id=iid)] == 1
@@ -347,7 +241,7 @@ async def test_watermark_after_long_outage_reads_back_without_gaps() -> None:
         await h.advance(INTERVAL)
         windows = [
             (parse_minute(r.params["StartTime"]), parse_minute(r.params["EndTime"]))
-            for r in h.sim.requests
+            for r in backup_calls(h)
             if r.instance_id == iid and r.code == "OK"
         ]
         # The first poll after the outage reads the whole gap, a day at a time, back to back.

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from exporter.aliyun.models import (
+    ResponseShapeError,
     format_api_minute,
     parse_backup,
     parse_backup_policy,
@@ -119,13 +120,46 @@ def test_numbers_as_strings_and_missing_fields() -> None:
     assert backup.status == ""
 
 
-def test_records_without_id_are_skipped_and_counted() -> None:
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        ("junk", "a backup record is not an object"),
+        ({"BackupStatus": "Success"}, "a backup record has no BackupId"),
+        ({"BackupId": "7", "BackupStatus": "Success"}, "backup 7: BackupStartTime missing"),
+        ({"BackupId": "7", "BackupStartTime": "2019-02-13T12:20Z"}, "backup 7: BackupStatus"),
+        (
+            {
+                "BackupId": "7",
+                "BackupStartTime": "2019-02-13T12:20Z",
+                "BackupStatus": "Success",
+                "BackupEndTime": 1550060400,
+            },
+            "backup 7: BackupEndTime missing or not a time",
+        ),
+    ],
+)
+def test_records_missing_what_we_need_reject_the_page(record: object, problem: str) -> None:
+    good = {"BackupId": "1", "BackupStartTime": "2019-02-13T12:20Z", "BackupStatus": "Failed"}
+    with pytest.raises(ResponseShapeError, match=problem):
+        parse_backups_page({"Items": {"Backup": [good, record]}})
+
+
+def test_a_failed_backup_needs_no_end_time() -> None:
     page = parse_backups_page(
-        {"Items": {"Backup": [{"BackupStatus": "Success"}, "junk", {"BackupId": "1"}]}}
+        {
+            "Items": {
+                "Backup": [
+                    {
+                        "BackupId": "1",
+                        "BackupStartTime": "2019-02-13T12:20Z",
+                        "BackupStatus": "Failed",
+                    }
+                ]
+            }
+        }
     )
-    assert [b.backup_id for b in page.items] == ["1"]
-    assert page.skipped == 1
-    assert page.raw_count == 2
+    assert page.items[0].failed and page.items[0].end is None
+    assert page.raw_count == 1
 
 
 @pytest.mark.parametrize(

@@ -60,12 +60,17 @@ def test_explicit_larger_overlap_is_honoured() -> None:
     assert start <= watermark - 2 * DAY
 
 
-def test_tiny_interval_still_sends_a_valid_window() -> None:
+def test_tiny_interval_never_asks_about_the_future() -> None:
     settings = PollSettings(interval=1, lookback=DAY, window=3600, overlap=0)
     _, watermark = poll_range(NOW, None, settings)
-    start, end = poll_range(NOW + 1, watermark, settings)
-    assert end > start
-    assert start % 60 == 0 and end % 60 == 0
+    for step in range(1, 200):  # three minutes of one-second polls
+        now = NOW + step
+        start, end = poll_range(now, watermark, settings)
+        assert end > start
+        assert start % 60 == 0 and end % 60 == 0
+        assert end <= now  # so the watermark can never pass the clock
+        assert start <= watermark  # and no gap opens behind it
+        watermark = end
 
 
 @given(
@@ -101,7 +106,7 @@ def test_ranges_never_leave_a_gap(now: float, elapsed: float, interval_min: int)
     _, watermark = poll_range(now, None, settings)
     start, end = poll_range(now + elapsed, watermark, settings)
     assert start <= max(watermark, end - settings.lookback)
-    assert end > start
+    assert start < end <= now + elapsed
     for a, b in plan_windows(start, end, settings.window):
         assert b - a <= settings.window
 

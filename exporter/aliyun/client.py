@@ -6,10 +6,10 @@ import asyncio
 import json
 import random
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,6 +29,7 @@ from exporter.aliyun.models import (
     BackupPolicy,
     BackupsPage,
     DBInstancesPage,
+    ResponseShapeError,
     format_api_minute,
     parse_backup_policy,
     parse_backups_page,
@@ -36,6 +37,8 @@ from exporter.aliyun.models import (
 )
 from exporter.aliyun.signing import sign_rpc_v3
 from exporter.clock import Clock
+
+T = TypeVar("T")
 
 API_VERSION = "2014-08-15"
 DESCRIBE_BACKUPS = "DescribeBackups"
@@ -114,8 +117,7 @@ class RdsClient:
             "PageSize": str(page_size),
             "PageNumber": str(page_number),
         }
-        body = await self.call(DESCRIBE_BACKUPS, params, region=region)
-        return parse_backups_page(body)
+        return await self.call(DESCRIBE_BACKUPS, params, region=region, parse=parse_backups_page)
 
     async def iter_backup_pages(
         self, instance_id: str, region: str, start: float, end: float, *, page_size: int = 100
@@ -135,12 +137,12 @@ class RdsClient:
                 return
 
     async def describe_backup_policy(self, instance_id: str, region: str) -> BackupPolicy:
-        body = await self.call(
+        return await self.call(
             DESCRIBE_BACKUP_POLICY,
             {"DBInstanceId": instance_id, "BackupPolicyMode": "DataBackupPolicy"},
             region=region,
+            parse=parse_backup_policy,
         )
-        return parse_backup_policy(body)
 
     async def describe_db_instances(
         self,
@@ -156,17 +158,39 @@ class RdsClient:
             "PageSize": str(page_size),
             "PageNumber": str(page_number),
         }
-        body = await self.call(DESCRIBE_DB_INSTANCES, params, region=region)
-        return parse_db_instances_page(body)
+        return await self.call(
+            DESCRIBE_DB_INSTANCES, params, region=region, parse=parse_db_instances_page
+        )
+
+    async def iter_db_instance_pages(
+        self, region: str, filters: Mapping[str, str] | None = None, *, page_size: int = 100
+    ) -> AsyncIterator[DBInstancesPage]:
+        """Every page of a region's instance listing, in order, until the API has no more."""
+        for page_number in range(1, MAX_PAGES + 1):
+            page = await self.describe_db_instances(
+                region, filters, page_number=page_number, page_size=page_size
+            )
+            yield page
+            if page.raw_count < page_size:
+                return
+            total = page.total_record_count
+            if total is not None and page_number * page_size >= total:
+                return
 
     async def call(
-        self, action: str, params: Mapping[str, str], *, region: str
-    ) -> Mapping[str, Any]:
-        """One action, retried on throttling, server and transport errors."""
+        self,
+        action: str,
+        params: Mapping[str, str],
+        *,
+        region: str,
+        parse: Callable[[Mapping[str, Any]], T],
+    ) -> T:
+        """One action, retried on throttling, server and transport errors and on answers that
+        ``parse`` rejects (``ResponseShapeError``), which are usually a transient bad body."""
         attempt = 0
         while True:
             try:
-                return await self._call_once(action, params, region)
+                return await self._call_once(action, params, region, parse)
             except RetryableError as err:
                 if attempt >= self._retry.retries:
                     raise
@@ -175,8 +199,12 @@ class RdsClient:
                 await self._clock.sleep(delay)
 
     async def _call_once(
-        self, action: str, params: Mapping[str, str], region: str
-    ) -> Mapping[str, Any]:
+        self,
+        action: str,
+        params: Mapping[str, str],
+        region: str,
+        parse: Callable[[Mapping[str, Any]], T],
+    ) -> T:
         credentials = await self._credentials.get()
         base = self.endpoint_for(region)
         host = urlsplit(base).netloc
@@ -196,15 +224,25 @@ class RdsClient:
             )
             # encoded=True: send the signed query string byte for byte, never re-encoded.
             url = URL(f"{base}/?{signed.query_string}", encoded=True)
-            code = "OK"
+            code: str | None = None  # stays None when cancelled: not an outcome of the API
             try:
                 async with self._session.post(
                     url, headers=signed.headers, timeout=self._timeout
                 ) as response:
                     raw = await response.read()
-                    return self._parse(action, response, raw)
+                    body = self._parse(action, response, raw)
+                    try:
+                        result = parse(body)
+                        code = "OK"
+                        return result
+                    except ResponseShapeError as err:
+                        raise MalformedResponseError(
+                            action, "MalformedResponse", str(err), http_status=response.status
+                        ) from None
             except ApiError as err:
                 code = err.code
+                # Never trust an error body not to quote what we sent.
+                err.redact(credentials.access_key_secret, credentials.security_token)
                 raise
             except asyncio.TimeoutError:
                 code = "Timeout"
@@ -215,7 +253,7 @@ class RdsClient:
                 code = "ConnectionError"
                 raise TransportError(action, code, f"{host}: {_describe(err)}") from None
             finally:
-                if self._observer is not None:
+                if self._observer is not None and code is not None:
                     self._observer.observe(action, code, self._clock.monotonic() - started)
 
     @staticmethod

@@ -30,6 +30,13 @@ class ApiError(Exception):
         self.retry_after = retry_after
         super().__init__(self.summary())
 
+    def redact(self, *secrets: str | None) -> None:
+        """Blanks out any of ``secrets`` that the server echoed back into its message."""
+        for secret in secrets:
+            if secret and secret in self.message:
+                self.message = self.message.replace(secret, "****")
+        self.args = (self.summary(),)
+
     def summary(self) -> str:
         """One line for logs: action, code, message, request id."""
         text = f"{self.action}: {self.code}"

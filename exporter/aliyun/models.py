@@ -1,7 +1,9 @@
 """Typed results of the RDS actions we call, parsed defensively.
 
-Every field is optional, numbers may arrive as strings, and times come with or without seconds.
-A record we cannot use (no BackupId) is skipped and counted, never a crash.
+Numbers may arrive as strings and times with or without seconds; a field we only report may be
+missing. A backup record without what the exporter needs to place and judge it (its id, start
+time, status, and for a success its end time) makes the whole page a ``ResponseShapeError``: the
+poll fails and is redone later, rather than folding in a record that would hide a backup.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+
+class ResponseShapeError(ValueError):
+    """An answer that parsed as JSON but lacks what we need; the message says what."""
+
 
 _TIME_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
@@ -164,24 +171,44 @@ class BackupsPage:
     page_record_count: int | None
     total_record_count: int | None
     snapshot_chain_bytes: int | None
-    skipped: int
-    """Records without a BackupId, which cannot be de-duplicated and are ignored."""
     raw_count: int
-    """How many records the page held, usable or not (paging decisions need it)."""
+    """How many records the page held (paging decisions need it)."""
     request_id: str
 
 
+def _unusable(raw: object) -> str | None:
+    """Why a backup record cannot be folded in, or None when it can."""
+    if not isinstance(raw, Mapping):
+        return "a backup record is not an object"
+    backup_id = to_str(raw.get("BackupId"))
+    if not backup_id:
+        return "a backup record has no BackupId"
+    if parse_time(raw.get("BackupStartTime")) is None:
+        return f"backup {backup_id}: BackupStartTime missing or not a time"
+    status = to_str(raw.get("BackupStatus"))
+    if not status:
+        return f"backup {backup_id}: BackupStatus missing"
+    if status == "Success" and parse_time(raw.get("BackupEndTime")) is None:
+        return f"backup {backup_id}: BackupEndTime missing or not a time"
+    return None
+
+
 def parse_backups_page(body: Mapping[str, Any]) -> BackupsPage:
-    raw_items = _items(body, "Items", "Backup")
-    parsed = [parse_backup(item) for item in raw_items]
-    items = tuple(item for item in parsed if item is not None)
+    container = body.get("Items")
+    if isinstance(container, Mapping):
+        container = container.get("Backup")
+    raw_items: list[Any] = container if isinstance(container, list) else []
+    for raw in raw_items:
+        problem = _unusable(raw)
+        if problem is not None:
+            raise ResponseShapeError(problem)
+    items = tuple(b for b in (parse_backup(raw) for raw in raw_items) if b is not None)
     return BackupsPage(
         items=items,
         page_number=to_int(body.get("PageNumber")),
         page_record_count=to_int(body.get("PageRecordCount")),
         total_record_count=to_int(body.get("TotalRecordCount")),
         snapshot_chain_bytes=to_int(body.get("TotalEcsSnapshotSize")),
-        skipped=len(raw_items) - len(items),
         raw_count=len(raw_items),
         request_id=to_str(body.get("RequestId")),
     )

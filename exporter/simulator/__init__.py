@@ -21,6 +21,8 @@ from exporter.simulator.server import (
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
     HTML_CODE,
+    RESET_CODE,
+    TRUNCATED_CODE,
     RequestRecord,
     SimulatedRds,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "FORBIDDEN_RAM",
     "HTML_CODE",
     "INCORRECT_STATE",
+    "RESET_CODE",
+    "TRUNCATED_CODE",
     "ApiError",
     "Faults",
     "Fleet",

@@ -33,7 +33,10 @@ DEMO_ACCESS_KEY_SECRET = "SimulatorDemoSecretNotReal0000"
 # Windows wider than this answer slowly, like the real API that may time out on long ranges.
 DEFAULT_WIDE_WINDOW_SECONDS = 7 * 86400.0
 DEFAULT_WIDE_WINDOW_DELAY = 3.0
-HTML_CODE = "HTML"  # RequestRecord.code for the non-JSON 502 page, which carries no Code
+# RequestRecord.code values for answers that carry no API Code:
+HTML_CODE = "HTML"  # the non-JSON 502 page
+RESET_CODE = "RESET"  # a connection dropped without an answer
+TRUNCATED_CODE = "TRUNCATED"  # a successful answer cut off halfway
 _HTML_PAGE = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>Tengine</center>\r\n"
@@ -178,13 +181,40 @@ class SimulatedRds:
         scoped = self.faults.per_instance.get(instance_id) if instance_id else None
         if scoped is not None:
             layers.append(scoped)
+        by_action = self.faults.per_action.get(request.headers.get("x-acs-action", ""))
+        if by_action is not None:
+            layers.append(by_action)
         latency = sum(layer.latency for layer in layers)
         if latency > 0:
             await asyncio.sleep(latency)
         now = self.clock()
+        if any(self._roll(layer.reset_rate) for layer in layers):
+            # Drop the connection with no answer at all, as a broken proxy would.
+            if request.transport is not None:
+                request.transport.abort()
+            self._record(request, params, instance_id, received, now, _Reply(0, RESET_CODE, b""))
+            return web.Response()  # never sent: the connection is gone
         reply = self._answer(request, params, body, layers, now, received)
         if reply.delay > 0:
             await asyncio.sleep(reply.delay)
+        self._record(request, params, instance_id, received, now, reply)
+        return web.Response(
+            status=reply.status,
+            body=reply.body,
+            content_type=reply.content_type,
+            charset="utf-8",
+            headers=reply.headers,
+        )
+
+    def _record(
+        self,
+        request: web.Request,
+        params: dict[str, str],
+        instance_id: str,
+        received: float,
+        now: float,
+        reply: _Reply,
+    ) -> None:
         self.requests.append(
             RequestRecord(
                 received=received,
@@ -204,13 +234,6 @@ class SimulatedRds:
         if self._max_records is not None and len(self.requests) > 2 * self._max_records:
             # Trimmed in batches so that the cost per request stays constant.
             del self.requests[: len(self.requests) - self._max_records]
-        return web.Response(
-            status=reply.status,
-            body=reply.body,
-            content_type=reply.content_type,
-            charset="utf-8",
-            headers=reply.headers,
-        )
 
     def _request_id(self) -> str:
         self._served += 1
@@ -264,7 +287,13 @@ class SimulatedRds:
             )
         except ApiError as error:
             return self._error(request_id, error, key_id)
-        return self._success(request_id, answer, key_id)
+        reply = self._success(
+            request_id, answer, key_id, request.headers.get("x-acs-action", ""), params
+        )
+        if reply.status == 200 and any(self._roll(layer.truncate_rate) for layer in layers):
+            reply.body = reply.body[: len(reply.body) // 2]
+            reply.code = TRUNCATED_CODE
+        return reply
 
     def _inject_errors(self, layers: list[InstanceFaults]) -> None:
         for layer in layers:
@@ -294,9 +323,13 @@ class SimulatedRds:
         if over_limit or any(self._roll(layer.throttle_rate) for layer in layers):
             raise ApiError(400, "Throttling.User", "Request was denied due to user flow control.")
 
-    def _success(self, request_id: str, answer: Answer, key_id: str) -> _Reply:
+    def _success(
+        self, request_id: str, answer: Answer, key_id: str, action: str, params: dict[str, str]
+    ) -> _Reply:
         payload = dict(answer.body)
         payload["RequestId"] = request_id
+        if self.faults.transform is not None:
+            payload = self.faults.transform(action, params, payload)
         delay = self.wide_window_delay if answer.window_seconds > self.wide_window_seconds else 0.0
         return _Reply(
             200,

@@ -1,0 +1,239 @@
+"""Which instances to poll: the static list, plus what DescribeDBInstances finds.
+
+Each ``discovery:`` entry is one :class:`DiscoveryLoop`: every ``refresh`` it lists its region's
+instances for its account, with its filters, paged to the end. A filter with one value goes to
+the API (``Engine``, ``DBInstanceStatus``, ``DBInstanceType``); several values are one listing
+filtered here, not one call per combination. ``ResourceGroupId`` and ``Tags`` always go to the
+API (tags are not in the response). Read-only replicas are left out unless the entry includes
+them: they keep no backups of their own.
+
+A failed refresh keeps the last good list. An instance that a successful refresh no longer
+finds is *retiring*: it is still polled, with its series and counters, for ``grace`` (a restart
+that briefly fails a status filter costs nothing), then dropped at the first refresh after that.
+If its poll says it does not exist any more, it is dropped at once (see ``Poller``).
+
+:func:`merge_targets` combines the static list and every loop's targets; static wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from exporter.aliyun.client import RdsClient
+from exporter.aliyun.credentials import CredentialsError
+from exporter.aliyun.errors import ApiError
+from exporter.aliyun.models import DBInstance
+from exporter.clock import Clock
+from exporter.config import DiscoveryConfig, format_duration
+from exporter.poller import next_slot
+from exporter.state import DiscoveryStatus, Target
+
+log = logging.getLogger(__name__)
+
+READ_ONLY = "Readonly"
+PAGE_SIZE = 100  # the API's largest
+
+
+def api_filters(entry: DiscoveryConfig) -> dict[str, str]:
+    """DescribeDBInstances parameters for an entry's filters (RegionId and paging aside)."""
+    filters: dict[str, str] = {}
+    for name, values in (
+        ("Engine", entry.engines),
+        ("DBInstanceStatus", entry.statuses),
+        ("DBInstanceType", entry.instance_types),
+    ):
+        if len(values) == 1:
+            filters[name] = values[0]
+    if entry.resource_group:
+        filters["ResourceGroupId"] = entry.resource_group
+    if entry.tags:
+        filters["Tags"] = json.dumps(dict(entry.tags), separators=(",", ":"), ensure_ascii=False)
+    return filters
+
+
+def wanted(entry: DiscoveryConfig, instance: DBInstance) -> bool:
+    """Whether a listed instance passes the entry's filters. A field the answer leaves empty
+    does not exclude the instance (the API applied that filter when it could)."""
+    if instance.instance_type == READ_ONLY and not entry.include_read_only:
+        return False
+    checks = (
+        ({e.lower() for e in entry.engines}, instance.engine.lower()),
+        ({s.lower() for s in entry.statuses}, instance.status.lower()),
+        (set(entry.instance_types), instance.instance_type),
+        ({entry.resource_group} if entry.resource_group else set(), instance.resource_group_id),
+    )
+    return all(not allowed or not value or value in allowed for allowed, value in checks)
+
+
+async def list_instances(client: RdsClient, entry: DiscoveryConfig) -> list[DBInstance]:
+    """Every instance of the entry's region that passes its filters, in the API's order."""
+    found: dict[str, DBInstance] = {}
+    pages = client.iter_db_instance_pages(entry.region, api_filters(entry), page_size=PAGE_SIZE)
+    async for page in pages:
+        for instance in page.items:
+            # An instance listed twice (the listing shifted between pages) counts once.
+            if wanted(entry, instance):
+                found.setdefault(instance.instance_id, instance)
+    return list(found.values())
+
+
+def target_for(entry: DiscoveryConfig, instance: DBInstance) -> Target:
+    return Target(
+        instance_id=instance.instance_id,
+        region=instance.region_id or entry.region,
+        account=entry.account,
+        source="discovery",
+        description=instance.description,
+        engine=instance.engine,
+        engine_version=instance.engine_version,
+        instance_type=instance.instance_type,
+    )
+
+
+def merge_targets(static: Sequence[Target], discovered: Iterable[Iterable[Target]]) -> list[Target]:
+    """One target per instance id: static ones first, in config order, then discovered ones.
+
+    Static wins on conflict: its account, region, labels and source stay, and it only takes
+    what the config cannot say (description, engine, version, type) from discovery. An instance
+    found by several entries keeps the first entry's target, unless that one is retiring.
+    """
+    merged: dict[str, Target] = {target.instance_id: target for target in static}
+    for group in discovered:
+        for target in group:
+            current = merged.get(target.instance_id)
+            if current is None or (current.retiring and not target.retiring):
+                merged[target.instance_id] = target
+            elif current.source == "static" and not current.description:
+                merged[target.instance_id] = dataclasses.replace(
+                    current,
+                    description=target.description,
+                    engine=current.engine or target.engine,
+                    engine_version=current.engine_version or target.engine_version,
+                    instance_type=current.instance_type or target.instance_type,
+                )
+    return list(merged.values())
+
+
+@dataclass
+class _Known:
+    target: Target
+    last_seen: float  # monotonic time of the last successful refresh that listed it
+
+
+class DiscoveryLoop:
+    """One discovery entry: refreshes on its own schedule and keeps the instances it found."""
+
+    def __init__(
+        self,
+        entry: DiscoveryConfig,
+        client: RdsClient,
+        clock: Clock,
+        status: DiscoveryStatus,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.entry = entry
+        self._client = client
+        self._clock = clock
+        self.status = status
+        self._on_change = on_change
+        self._known: dict[str, _Known] = {}
+
+    @property
+    def name(self) -> str:
+        return f"account {self.entry.account} region {self.entry.region}"
+
+    def targets(self) -> list[Target]:
+        """What this entry contributes to polling, retiring instances included."""
+        return [known.target for known in self._known.values()]
+
+    def forget(self, instance_id: str) -> bool:
+        """Drops a retiring instance before its grace ends (it no longer exists)."""
+        known = self._known.get(instance_id)
+        if known is None or not known.target.retiring:
+            return False
+        del self._known[instance_id]
+        return True
+
+    async def run(self) -> None:
+        """Refreshes at once, then every ``refresh``, anchored so slow refreshes do not drift."""
+        refresh = self.entry.refresh
+        anchor = self._clock.monotonic()
+        slot = 0
+        while True:
+            await self.refresh()
+            now = self._clock.monotonic()
+            slot = next_slot(anchor, refresh, slot, now)
+            await self._clock.sleep(anchor + slot * refresh - now)
+
+    async def refresh(self) -> None:
+        """One listing; on success the instance set follows it, on failure nothing changes."""
+        status = self.status
+        error: str | None = None
+        message = ""
+        try:
+            found = await list_instances(self._client, self.entry)
+        except ApiError as err:
+            error, message = err.code, err.summary()
+        except CredentialsError as err:
+            error, message = "CredentialsError", str(err)
+        except Exception:
+            error = "ExporterError"
+            if status.last_error != error:
+                log.exception("discovery (%s): unexpected error", self.name)
+        else:
+            changed = self._apply(found)
+            status.last_success = self._clock.time()
+            status.instances = len(found)
+            if status.last_error is not None:
+                log.info("discovery (%s): recovered, %d instance(s)", self.name, len(found))
+            if changed:
+                self._on_change()
+        if error not in (None, "ExporterError", status.last_error):
+            log.warning(
+                "discovery (%s): refresh failed, keeping the last list of %d instance(s): %s",
+                self.name,
+                len(self._known),
+                message,
+            )
+        status.success = error is None
+        status.last_error = error
+        if not status.refreshed:
+            status.refreshed = True
+            self._on_change()  # readiness may depend on this first refresh
+
+    def _apply(self, found: Sequence[DBInstance]) -> bool:
+        """Takes a successful listing; returns whether the targets changed."""
+        now = self._clock.monotonic()
+        grace = self.entry.grace
+        before = self.targets()
+        listed = {instance.instance_id for instance in found}
+        added = [i.instance_id for i in found if i.instance_id not in self._known]
+        for instance in found:
+            self._known[instance.instance_id] = _Known(target_for(self.entry, instance), now)
+        for instance_id, known in list(self._known.items()):
+            if instance_id in listed:
+                continue
+            if now - known.last_seen >= grace:
+                del self._known[instance_id]
+                log.info(
+                    "discovery (%s): %s not found for %s: no longer polled",
+                    self.name,
+                    instance_id,
+                    format_duration(grace),
+                )
+            elif not known.target.retiring:
+                known.target = dataclasses.replace(known.target, retiring=True)
+                log.info(
+                    "discovery (%s): %s no longer found; still polled for up to %s",
+                    self.name,
+                    instance_id,
+                    format_duration(grace),
+                )
+        if added:
+            log.info("discovery (%s): %d new instance(s)", self.name, len(added))
+            log.debug("discovery (%s): new: %s", self.name, ", ".join(added))
+        return self.targets() != before
