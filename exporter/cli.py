@@ -15,7 +15,8 @@ from prometheus_client import disable_created_metrics
 from exporter import __version__
 from exporter.config import Config, ConfigError, format_duration, load_config
 from exporter.logs import LEVELS, setup_logging
-from exporter.service import Exporter, serve
+from exporter.poller import plan_windows, poll_range
+from exporter.service import Exporter, poll_settings, serve
 from exporter.webconfig import WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
@@ -99,15 +100,29 @@ def parse_listen_address(value: str) -> tuple[str | None, int]:
     return (host or None), port
 
 
+def check_telemetry_path(path: str) -> None:
+    """A path of its own, starting with ``/``, that the other endpoints do not use."""
+    if not path.startswith("/") or any(c.isspace() for c in path) or "?" in path:
+        raise ValueError(f"--web.telemetry-path: must be a path starting with /, got {path!r}")
+    if path in ("/", "/-/healthy", "/-/ready"):
+        raise ValueError(f"--web.telemetry-path: {path} is taken by another endpoint")
+
+
 def summarize(config: Config) -> list[str]:
     """What ``--check-config`` prints: the load this config puts on the API."""
     polling = config.polling
     api = config.api
     instances = len(config.instances)
-    windows = math.ceil(polling.lookback / polling.window)
+    settings = poll_settings(config)
+    start, end = poll_range(polling.lookback, None, settings)
+    windows = len(plan_windows(start, end, polling.window))
+    # A steady-state poll, planned the way the poller plans it (a later poll, one interval on).
+    later = polling.lookback + polling.interval
+    steady_windows = len(plan_windows(*poll_range(later, end, settings), polling.window))
     first_poll_calls = instances * windows
-    steady_calls = instances  # one window, one page per instance per interval
+    steady_calls = instances * steady_windows  # one page per window at most backups a day
     capacity = api.rate_limit * polling.interval
+    first_poll_seconds = first_poll_calls / api.rate_limit
     discovery = config.discovery
     lines = [
         f"accounts: {len(config.accounts)}",
@@ -124,7 +139,8 @@ def summarize(config: Config) -> list[str]:
         f"first poll: {windows} window(s) per instance, at least {first_poll_calls} API calls, "
         f"about {format_duration(math.ceil(first_poll_calls / api.rate_limit))} at "
         f"{api.rate_limit:g} requests/s",
-        f"steady state: about {steady_calls} API calls per interval "
+        f"steady state: {steady_windows} window(s) per instance per poll, about "
+        f"{steady_calls} API calls per interval "
         f"({steady_calls / polling.interval:.2f}/s against a rate limit of {api.rate_limit:g}/s)",
     ]
     for entry in discovery:
@@ -143,6 +159,12 @@ def summarize(config: Config) -> list[str]:
         )
     else:
         lines.append("backup policy: not read (polling.policy_refresh is 0)")
+    if steady_calls <= capacity < first_poll_calls:
+        lines.append(
+            f"note: the first poll of every instance takes about "
+            f"{format_duration(math.ceil(first_poll_seconds))}, longer than one interval; "
+            "/-/ready turns 200 when it is done"
+        )
     if steady_calls > capacity:
         lines.append(
             f"warning: {steady_calls} calls per interval exceed what rate_limit allows "
@@ -160,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level, args.log_format)
     try:
         host, port = parse_listen_address(args.listen)
+        check_telemetry_path(args.telemetry_path)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -193,7 +216,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("starting aliyun-rds-backup-exporter %s", __version__)
     exporter = Exporter(config, telemetry_path=args.telemetry_path, web_config=web_config)
     try:
-        asyncio.run(serve(exporter, host, port, ssl_context))
+        asyncio.run(
+            serve(
+                exporter,
+                host,
+                port,
+                ssl_context,
+                load=lambda: load_config(args.config_file, os.environ),
+            )
+        )
     except OSError as err:
         log.error("cannot serve on %s: %s", args.listen, err.strerror or err)
         return 1

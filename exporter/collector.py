@@ -182,11 +182,15 @@ class BackupCollector(Collector):
     ) -> None:
         self._state = state
         self._clock = clock
+        self._version = version
+        self.set_intervals(interval_text, policy_refresh_text)
+
+    def set_intervals(self, interval_text: str, policy_refresh_text: str) -> None:
+        """What the HELP texts say about the polling schedule (a reload may change it)."""
         self._source = f"from a background poll of DescribeBackups every {interval_text}"
         self._policy_source = (
             f"from a background poll of DescribeBackupPolicy every {policy_refresh_text}"
         )
-        self._version = version
 
     def describe(self) -> list[Metric]:
         # Registering must not call collect(): the names are all the registry needs.

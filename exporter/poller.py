@@ -303,10 +303,3 @@ class Poller:
             log.warning("instance %s: collection failed: %s", state.target.instance_id, message)
         else:
             log.debug("instance %s: still failing: %s", state.target.instance_id, message)
-
-
-def targets_source_counts(targets: Iterable[Target]) -> dict[str, int]:
-    counts: dict[str, int] = {"static": 0, "discovery": 0}
-    for target in targets:
-        counts[target.source] = counts.get(target.source, 0) + 1
-    return counts

@@ -11,7 +11,7 @@ import logging
 import random
 import signal
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 
 import aiohttp
@@ -35,7 +35,7 @@ from exporter.aliyun.credentials import (
 from exporter.aliyun.limiter import RequestLimiter
 from exporter.clock import Clock, SystemClock
 from exporter.collector import BackupCollector
-from exporter.config import Config, format_duration
+from exporter.config import Config, ConfigError, format_duration
 from exporter.discovery import DiscoveryLoop, merge_targets
 from exporter.poller import Poller, PollSettings
 from exporter.state import DiscoveryStatus, FleetState, Target
@@ -103,15 +103,15 @@ class Exporter:
         self.registry = CollectorRegistry(auto_describe=True)
         self.state = FleetState()
         self.telemetry = Telemetry(self.registry)
-        self.registry.register(
-            BackupCollector(
-                self.state,
-                self.clock,
-                interval_text=format_duration(config.polling.interval),
-                version=__version__,
-                policy_refresh_text=format_duration(config.polling.policy_refresh),
-            )
+        self._collector = BackupCollector(
+            self.state,
+            self.clock,
+            interval_text=format_duration(config.polling.interval),
+            version=__version__,
+            policy_refresh_text=format_duration(config.polling.policy_refresh),
         )
+        self.registry.register(self._collector)
+        self.telemetry.reloaded(True, self.clock.time())
         self.app: web.Application = make_app(
             self.registry,
             # Not ready before start() has set the targets (it may wait for credentials).
@@ -231,6 +231,38 @@ class Exporter:
             await self._poller.stop()
         if self._session is not None:
             await self._session.close()
+        self._discovery_tasks, self._loops, self._poller, self._session = [], [], None, None
+        self.state.discovery.clear()
+
+    async def reload(self, config: Config) -> None:
+        """Applies a new configuration: polling restarts with it, and what the exporter knows
+        carries over. Instances in both configurations keep their backups, watermarks and
+        counters (so no backfill and no counter reset); the others gain or lose their series."""
+        await self.stop()
+        self.config = config
+        self._collector.set_intervals(
+            format_duration(config.polling.interval),
+            format_duration(config.polling.policy_refresh),
+        )
+        await self.start()
+        self.telemetry.reloaded(True, self.clock.time())
+
+
+async def reload_from(exporter: Exporter, load: Callable[[], Config]) -> bool:
+    """SIGHUP: reads the configuration again and applies it, or refuses it and keeps the
+    running one (each problem logged on its own line, and the reload gauge says so)."""
+    try:
+        config = await asyncio.to_thread(load)  # file I/O stays off the event loop
+    except ConfigError as err:
+        for problem in err.problems:
+            log.error("reload refused, keeping the running configuration: %s", problem)
+        exporter.telemetry.reloaded(False, exporter.clock.time())
+        return False
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    await exporter.reload(config)
+    log.info("configuration reloaded: %d static instance(s)", len(config.instances))
+    return True
 
 
 async def serve(
@@ -238,12 +270,30 @@ async def serve(
     host: str | None,
     port: int,
     ssl_context: ssl.SSLContext | None = None,
+    load: Callable[[], Config] | None = None,
 ) -> None:
-    """Runs until SIGTERM or SIGINT, then shuts down within a few seconds."""
+    """Runs until SIGTERM or SIGINT, then shuts down within a few seconds. With ``load``,
+    SIGHUP reloads the configuration through it."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task[bool]] = set()
+    lock = asyncio.Lock()
+
+    async def reload_once() -> bool:
+        async with lock:  # SIGHUPs in a burst apply one after the other
+            if load is None:
+                log.warning("SIGHUP ignored: there is no configuration file to reload")
+                return False
+            return await reload_from(exporter, load)
+
+    def on_hangup() -> None:
+        task = asyncio.create_task(reload_once(), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     runner = web.AppRunner(
         exporter.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
     )
@@ -257,3 +307,5 @@ async def serve(
         log.info("listening on %s://%s:%d", "https" if ssl_context else "http", host or "*", port)
         await stop.wait()
         log.info("shutting down")
+        for task in list(reloads):
+            task.cancel()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter.aliyun.client import DESCRIBE_BACKUPS
 from exporter.poller import CollectObserver
@@ -29,6 +29,18 @@ class Telemetry(CollectObserver):
             buckets=_API_BUCKETS,
             registry=registry,
         )
+        self.reload_success = Gauge(
+            "aliyun_rds_exporter_config_last_reload_successful",
+            "1 if the last configuration reload (SIGHUP) succeeded, 0 if the new file was "
+            "refused and the previous configuration kept.",
+            registry=registry,
+        )
+        self.reload_timestamp = Gauge(
+            "aliyun_rds_exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (start-up or SIGHUP).",
+            registry=registry,
+        )
+        self.reload_success.set(1)
         self.collect_duration = Histogram(
             "aliyun_rds_backup_collect_duration_seconds",
             "How long one instance's poll took, all windows, pages and retries included.",
@@ -37,6 +49,12 @@ class Telemetry(CollectObserver):
         )
         # Series exist at zero from the start, so rate() and increase() see the first event.
         self.expect_action(DESCRIBE_BACKUPS)
+
+    def reloaded(self, success: bool, when: float) -> None:
+        """The outcome of a configuration reload (SIGHUP)."""
+        self.reload_success.set(1 if success else 0)
+        if success:
+            self.reload_timestamp.set(when)
 
     def expect_action(self, action: str) -> None:
         """Creates the action's ``OK`` and latency series at zero, before its first call."""

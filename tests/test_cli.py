@@ -354,3 +354,14 @@ def test_check_config_summary_names_discovery_and_policy_calls() -> None:
         {},
     )
     assert "backup policy: not read (polling.policy_refresh is 0)" in summarize(off)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("metrics", "must be a path starting with /"), ("/-/healthy", "is taken by another endpoint")],
+)
+def test_bad_telemetry_path_is_one_line_and_exit_2(path: str, reason: str) -> None:
+    result = run_cli("--demo", "--web.telemetry-path", path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: --web.telemetry-path: ")
+    assert reason in result.stderr and "Traceback" not in result.stderr
