@@ -34,6 +34,7 @@ from exporter.webconfig import WebConfig
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
+HOUR = 3600.0
 DEMO_SEED = 7
 MISSING_INSTANCE_ID = "rm-demo0missing00"
 DEMO_ENGINES = (
@@ -63,7 +64,10 @@ class DemoRoles:
 
 
 def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
-    fleet = Fleet(seed=DEMO_SEED, now=now, history_days=8.0, readonly_fraction=0.0)
+    # No random failures: only the instances chosen to fail do, whatever the day.
+    fleet = Fleet(
+        seed=DEMO_SEED, now=now, history_days=8.0, readonly_fraction=0.0, failure_rate=0.0
+    )
     ids = [
         fleet.add_instance(engine=engine, description=f"demo {engine.lower()} {index}").instance_id
         for index, engine in enumerate(DEMO_ENGINES)
@@ -71,8 +75,12 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
     failing = (ids[1], ids[4])
     stale, throttled = ids[7], ids[9]
     for instance_id in failing:
-        # Every backup of the last two days failed: last status 0, failures in lookback.
+        # Every backup of the last two days failed, and whatever their schedules, a manual
+        # backup failed three hours ago: last status 0 and failures in lookback, every day.
         fleet.set_failure_rate(instance_id, 1.0, since=now - 2 * DAY)
+        fleet.add_backup(
+            instance_id, start=now - 3 * HOUR, end=now - 2.5 * HOUR, status="Failed", mode="Manual"
+        )
     fleet.stop_backups(stale, after=now - 3 * DAY)
     # Schedules for the policy-aware stale alert (set before any backup is generated).
     daily, weekly, twice_weekly = frozenset(range(7)), frozenset({6}), frozenset({0, 3})
