@@ -17,6 +17,7 @@ from exporter.config import Config, ConfigError, format_duration, load_config
 from exporter.logs import LEVELS, setup_logging
 from exporter.poller import plan_windows, poll_range
 from exporter.service import Exporter, poll_settings, serve
+from exporter.sharding import Shard
 from exporter.webconfig import WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
@@ -72,6 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="log format (default: %(default)s)",
     )
     parser.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=int,
+        default=0,
+        metavar="N",
+        help="this replica's shard, from 0: it polls only the instances whose id hashes to it "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shard.total",
+        dest="shard_total",
+        type=int,
+        default=1,
+        metavar="N",
+        help="how many replicas split the fleet between them (default: %(default)s, no sharding)",
+    )
+    parser.add_argument(
         "--check-config",
         action="store_true",
         help="validate the configuration, print a summary and exit (0 = valid, 1 = invalid)",
@@ -108,11 +126,12 @@ def check_telemetry_path(path: str) -> None:
         raise ValueError(f"--web.telemetry-path: {path} is taken by another endpoint")
 
 
-def summarize(config: Config) -> list[str]:
-    """What ``--check-config`` prints: the load this config puts on the API."""
+def summarize(config: Config, shard: Shard | None = None) -> list[str]:
+    """What ``--check-config`` prints: the load this config puts on the API (this replica's
+    share of it when sharded)."""
     polling = config.polling
     api = config.api
-    instances = len(config.instances)
+    instances = sum(1 for i in config.instances if shard is None or shard.owns(i.id))
     settings = poll_settings(config)
     start, end = poll_range(polling.lookback, None, settings)
     windows = len(plan_windows(start, end, polling.window))
@@ -126,6 +145,15 @@ def summarize(config: Config) -> list[str]:
     discovery = config.discovery
     lines = [
         f"accounts: {len(config.accounts)}",
+        *(
+            [
+                f"shard: {shard.index} of {shard.total} (indexes 0..{shard.total - 1}): "
+                f"{instances} of the {len(config.instances)} static instances, and about "
+                f"1/{shard.total} of those discovery finds"
+            ]
+            if shard is not None and shard.sharded
+            else []
+        ),
         f"instances: {instances} static"
         + (
             f", discovery entries: {len(discovery)} (each instance found adds the same load "
@@ -183,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         host, port = parse_listen_address(args.listen)
         check_telemetry_path(args.telemetry_path)
+        shard = Shard(args.shard_index, args.shard_total)
+        if args.demo and shard.sharded:
+            raise ValueError("--shard.total: not available with --demo")
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -208,13 +239,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.check_config:
         print(f"{args.config_file}: configuration is valid")
-        for line in summarize(config):
+        for line in summarize(config, shard):
             print(f"  {line}")
         return 0
     for warning in config.warnings:
         log.warning("%s", warning)
     log.info("starting aliyun-rds-backup-exporter %s", __version__)
-    exporter = Exporter(config, telemetry_path=args.telemetry_path, web_config=web_config)
+    if shard.sharded:
+        log.info("shard %s: polling only the instances whose id hashes to it", shard)
+    exporter = Exporter(
+        config, telemetry_path=args.telemetry_path, web_config=web_config, shard=shard
+    )
     try:
         asyncio.run(
             serve(

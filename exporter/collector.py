@@ -29,7 +29,7 @@ PREFIX = "aliyun_rds_"
 
 
 @dataclass
-class _Families:
+class Families:
     """One family of each metric, filled instance by instance."""
 
     source: str
@@ -195,22 +195,29 @@ class BackupCollector(Collector):
     def describe(self) -> list[Metric]:
         # Registering must not call collect(): the names are all the registry needs.
         return [
-            *_Families(self._source, self._policy_source).all(),
-            *self._exporter_families(),
+            *Families(self._source, self._policy_source).all(),
+            *self.exporter_families(),
         ]
 
     def collect(self) -> Iterator[Metric]:
-        families = _Families(self._source, self._policy_source)
+        families = Families(self._source, self._policy_source)
         now = self._clock.time()
         for instance in list(self._state.instances.values()):
             try:
-                self._render_instance(families, instance, now)
+                render_instance(families, instance)
+                render_volatile(families, instance, now)
             except Exception:  # one broken record must not cost the whole scrape
                 log.exception("cannot render instance %s", instance.target.instance_id)
         yield from families.all()
-        yield from self._exporter_families()
+        yield from self.exporter_families()
 
-    def _exporter_families(self) -> list[Metric]:
+    def families(self) -> Families:
+        """Empty families with this collector's HELP texts."""
+        return Families(self._source, self._policy_source)
+
+    def exporter_families(self) -> list[Metric]:
+        """The families about the exporter itself and discovery (a few series, not per
+        instance)."""
         instances = GaugeMetricFamily(
             PREFIX + "exporter_instances",
             "Instances being polled, by where they came from (static config or discovery).",
@@ -225,93 +232,140 @@ class BackupCollector(Collector):
         build.add_metric([], {"version": self._version})
         return [instances, build, *_discovery_families(self._state.discovery)]
 
-    def _render_instance(self, f: _Families, instance: InstanceState, now: float) -> None:
-        target = instance.target
-        iid = target.instance_id
-        info = {
-            "instance_id": iid,
-            "account": target.account,
-            "region_id": target.region,
-            # What the backups say, else what discovery said.
-            "engine": instance.engine or target.engine,
-            "engine_version": instance.engine_version or target.engine_version,
-            "description": target.description,
-        }
-        for name, value in target.labels.items():
-            info.setdefault(name, value)
-        f.instance_info.add_metric([], info)
-        if instance.collect_success is not None:
-            f.collect_success.add_metric([iid], 1.0 if instance.collect_success else 0.0)
-        if instance.last_collect_success is not None:
-            f.collect_last_success.add_metric([iid], instance.last_collect_success)
-        self._render_policy(f, instance, now)
-        if not instance.baseline_done:
-            # Until one poll has gone through, absence is the honest answer.
-            return
-        if instance.snapshot_chain_bytes is not None:
-            f.snapshot_chain.add_metric([iid], float(instance.snapshot_chain_bytes))
-        for backup_type, total in sorted(instance.failures_total.items()):
-            f.failures.add_metric([iid, backup_type], float(total))
-            summary = instance.summaries.get(backup_type)
-            if summary is None:
-                f.sets.add_metric([iid, backup_type], 0.0)
-                f.failed_sets.add_metric([iid, backup_type], 0.0)
-        for backup_type, summary in sorted(instance.summaries.items()):
-            self._render_type(f, iid, backup_type, summary, now)
 
-    @staticmethod
-    def _render_policy(f: _Families, instance: InstanceState, now: float) -> None:
-        policy = instance.policy
-        if policy is None:
-            return
-        iid = instance.target.instance_id
-        if policy.schedule is not None:
-            f.policy_interval.add_metric([iid], policy.schedule.expected_interval)
-        if policy.retention_days is not None:
-            f.policy_retention.add_metric([iid], float(policy.retention_days))
-        if policy.log_backup_enabled is not None:
-            f.policy_log_backup.add_metric([iid], 1.0 if policy.log_backup_enabled else 0.0)
-        upcoming = next_backup_time(policy, now)
-        if upcoming is not None:
-            f.policy_next.add_metric([iid], upcoming)
+def rendered_state(instance: InstanceState) -> tuple[object, ...]:
+    """Everything of an instance that :func:`render_instance` reads: its output stays the same
+    while this compares equal. (The failure counters are changed in place, hence their items;
+    the rest is replaced when it changes.)"""
+    return (
+        instance.target,
+        instance.summaries,
+        instance.policy,
+        instance.baseline_done,
+        instance.snapshot_chain_bytes,
+        instance.engine,
+        instance.engine_version,
+        instance.collect_success,
+        *instance.failures_total.items(),
+    )
 
-    @staticmethod
-    def _render_type(
-        f: _Families, iid: str, backup_type: str, summary: TypeSummary, now: float
-    ) -> None:
-        labels = [iid, backup_type]
-        f.sets.add_metric(labels, float(summary.sets))
-        f.failed_sets.add_metric(labels, float(summary.failed_sets))
-        if summary.last_completed is not None:
-            f.last_status.add_metric(labels, 1.0 if summary.last_completed.succeeded else 0.0)
-        failure = summary.last_failure
-        if failure is not None:
-            when = failure.end if failure.end is not None else failure.start
-            if when is not None:
-                f.last_failure.add_metric(labels, when)
-        success = summary.last_success
-        if success is None or success.end is None:
-            return
-        f.last_success.add_metric(labels, success.end)
-        f.age.add_metric(labels, max(0.0, now - success.end))
-        if success.size_bytes is not None:
-            f.size.add_metric(labels, float(success.size_bytes))
-        if success.start is not None:
-            f.duration.add_metric(labels, max(0.0, success.end - success.start))
-        if success.available is not None:
-            f.available.add_metric(labels, float(success.available))
-        if success.consistent_time:
-            f.consistent.add_metric(labels, success.consistent_time)
-        f.success_info.add_metric(
-            labels,
-            {
-                "backup_method": success.method,
-                "backup_mode": success.mode,
-                "backup_initiator": success.initiator,
-                "storage_class": success.storage_class,
-                "encrypted": "true" if success.encrypted else "false",
-            },
+
+def render_instance(f: Families, instance: InstanceState) -> None:
+    """Adds an instance's series to the families, all but the volatile ones (see
+    :func:`render_volatile`). What it adds depends only on :func:`rendered_state`."""
+    target = instance.target
+    iid = target.instance_id
+    info = {
+        "instance_id": iid,
+        "account": target.account,
+        "region_id": target.region,
+        # What the backups say, else what discovery said.
+        "engine": instance.engine or target.engine,
+        "engine_version": instance.engine_version or target.engine_version,
+        "description": target.description,
+    }
+    for name, value in target.labels.items():
+        info.setdefault(name, value)
+    f.instance_info.add_metric([], info)
+    if instance.collect_success is not None:
+        f.collect_success.add_metric([iid], 1.0 if instance.collect_success else 0.0)
+    _render_policy(f, instance)
+    if not instance.baseline_done:
+        # Until one poll has gone through, absence is the honest answer.
+        return
+    if instance.snapshot_chain_bytes is not None:
+        f.snapshot_chain.add_metric([iid], float(instance.snapshot_chain_bytes))
+    for backup_type, total in sorted(instance.failures_total.items()):
+        f.failures.add_metric([iid, backup_type], float(total))
+        summary = instance.summaries.get(backup_type)
+        if summary is None:
+            f.sets.add_metric([iid, backup_type], 0.0)
+            f.failed_sets.add_metric([iid, backup_type], 0.0)
+    for backup_type, summary in sorted(instance.summaries.items()):
+        _render_type(f, iid, backup_type, summary)
+
+
+def render_volatile(f: Families, instance: InstanceState, now: float) -> None:
+    """Adds the series whose values change with the clock (the age of the newest successful
+    backup, the next planned one) or with every poll (when the last one succeeded)."""
+    for labels, end in success_ends(instance):
+        f.age.add_metric(labels, age_at(now, end))
+    if instance.last_collect_success is not None:
+        f.collect_last_success.add_metric(
+            [instance.target.instance_id], instance.last_collect_success
         )
+    upcoming = next_backup(instance, now)
+    if upcoming is not None:
+        f.policy_next.add_metric([instance.target.instance_id], upcoming)
+
+
+def success_ends(instance: InstanceState) -> list[tuple[list[str], float]]:
+    """``([instance_id, backup_type], end)`` of each type's newest successful backup: the
+    series that ``last_success_age_seconds`` reports at scrape time."""
+    if not instance.baseline_done:
+        return []
+    iid = instance.target.instance_id
+    return [
+        ([iid, backup_type], summary.last_success.end)
+        for backup_type, summary in sorted(instance.summaries.items())
+        if summary.last_success is not None and summary.last_success.end is not None
+    ]
+
+
+def age_at(now: float, end: float) -> float:
+    return max(0.0, now - end)
+
+
+def next_backup(instance: InstanceState, now: float) -> float | None:
+    return None if instance.policy is None else next_backup_time(instance.policy, now)
+
+
+def _render_policy(f: Families, instance: InstanceState) -> None:
+    policy = instance.policy
+    if policy is None:
+        return
+    iid = instance.target.instance_id
+    if policy.schedule is not None:
+        f.policy_interval.add_metric([iid], policy.schedule.expected_interval)
+    if policy.retention_days is not None:
+        f.policy_retention.add_metric([iid], float(policy.retention_days))
+    if policy.log_backup_enabled is not None:
+        f.policy_log_backup.add_metric([iid], 1.0 if policy.log_backup_enabled else 0.0)
+
+
+def _render_type(f: Families, iid: str, backup_type: str, summary: TypeSummary) -> None:
+    labels = [iid, backup_type]
+    f.sets.add_metric(labels, float(summary.sets))
+    f.failed_sets.add_metric(labels, float(summary.failed_sets))
+    if summary.last_completed is not None:
+        f.last_status.add_metric(labels, 1.0 if summary.last_completed.succeeded else 0.0)
+    failure = summary.last_failure
+    if failure is not None:
+        when = failure.end if failure.end is not None else failure.start
+        if when is not None:
+            f.last_failure.add_metric(labels, when)
+    success = summary.last_success
+    if success is None or success.end is None:
+        return
+    f.last_success.add_metric(labels, success.end)
+    if success.size_bytes is not None:
+        f.size.add_metric(labels, float(success.size_bytes))
+    if success.start is not None:
+        f.duration.add_metric(labels, max(0.0, success.end - success.start))
+    if success.available is not None:
+        f.available.add_metric(labels, float(success.available))
+    if success.consistent_time:
+        f.consistent.add_metric(labels, success.consistent_time)
+    f.success_info.add_metric(
+        labels,
+        {
+            "backup_method": success.method,
+            "backup_mode": success.mode,
+            "backup_initiator": success.initiator,
+            "storage_class": success.storage_class,
+            "encrypted": "true" if success.encrypted else "false",
+        },
+    )
 
 
 def _discovery_families(statuses: list[DiscoveryStatus]) -> list[Metric]:

@@ -30,11 +30,10 @@ from exporter.aliyun.models import DBInstance
 from exporter.clock import Clock
 from exporter.config import DiscoveryConfig, format_duration
 from exporter.poller import next_slot
-from exporter.state import DiscoveryStatus, Target
+from exporter.state import READ_ONLY, DiscoveryStatus, Target
 
 log = logging.getLogger(__name__)
 
-READ_ONLY = "Readonly"
 PAGE_SIZE = 100  # the API's largest
 
 
@@ -134,12 +133,16 @@ class DiscoveryLoop:
         clock: Clock,
         status: DiscoveryStatus,
         on_change: Callable[[], None],
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
+        """``owns(instance_id)``: whether this replica polls an instance (its shard); the
+        others are left out as if the listing had not found them."""
         self.entry = entry
         self._client = client
         self._clock = clock
         self.status = status
         self._on_change = on_change
+        self._owns = owns
         self._known: dict[str, _Known] = {}
 
     @property
@@ -149,6 +152,11 @@ class DiscoveryLoop:
     def targets(self) -> list[Target]:
         """What this entry contributes to polling, retiring instances included."""
         return [known.target for known in self._known.values()]
+
+    def adopt(self, previous: DiscoveryLoop) -> None:
+        """Takes over what ``previous`` found (a reload that kept the same entry), so its
+        instances stay polled, with their state, instead of waiting for a first refresh."""
+        self._known = dict(previous._known)
 
     def forget(self, instance_id: str) -> bool:
         """Drops a retiring instance before its grace ends (it no longer exists)."""
@@ -176,6 +184,8 @@ class DiscoveryLoop:
         message = ""
         try:
             found = await list_instances(self._client, self.entry)
+            if self._owns is not None:
+                found = [instance for instance in found if self._owns(instance.instance_id)]
         except ApiError as err:
             error, message = err.code, err.summary()
         except CredentialsError as err:

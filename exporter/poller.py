@@ -20,15 +20,20 @@ from dataclasses import dataclass
 
 from exporter.aliyun.client import RdsClient
 from exporter.aliyun.credentials import CredentialsError
-from exporter.aliyun.errors import ApiError, NotFoundError
+from exporter.aliyun.errors import ApiError
 from exporter.clock import Clock
 from exporter.policy import summarize_policy
-from exporter.state import FleetState, InstanceState, Target
+from exporter.state import READ_ONLY, FleetState, InstanceState, Target
 
 log = logging.getLogger(__name__)
 
 MINUTE = 60.0
 GONE = "gone"  # poll_instance's answer when a retiring instance no longer exists
+# Codes that say the instance itself does not exist (not a bare 404 from a misrouted proxy,
+# which must not make retiring instances vanish).
+INSTANCE_GONE_CODES = frozenset(
+    {"InvalidDBInstanceId.NotFound", "InvalidDBInstance.NotFound", "InvalidDBInstanceName.NotFound"}
+)
 
 
 def floor_minute(epoch: float) -> float:
@@ -207,7 +212,7 @@ class Poller:
                     if page.snapshot_chain_bytes is not None:
                         state.snapshot_chain_bytes = page.snapshot_chain_bytes
         except ApiError as err:
-            if isinstance(err, NotFoundError) and target.retiring:
+            if err.code in INSTANCE_GONE_CODES and target.retiring:
                 log.info(
                     "instance %s: no longer found by discovery and now %s: dropped",
                     target.instance_id,
@@ -244,7 +249,7 @@ class Poller:
         return (
             self._settings.policy_refresh > 0
             and bool(state.collect_success)
-            and state.target.instance_type != "Readonly"  # replicas have no backup policy
+            and state.target.instance_type != READ_ONLY  # replicas have no backup policy
             and self._clock.monotonic() >= state.policy_due
         )
 

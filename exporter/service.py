@@ -37,7 +37,9 @@ from exporter.clock import Clock, SystemClock
 from exporter.collector import BackupCollector
 from exporter.config import Config, ConfigError, format_duration
 from exporter.discovery import DiscoveryLoop, merge_targets
+from exporter.exposition import FleetExposition
 from exporter.poller import Poller, PollSettings
+from exporter.sharding import Shard
 from exporter.state import DiscoveryStatus, FleetState, Target
 from exporter.telemetry import Telemetry
 from exporter.web import make_app
@@ -60,7 +62,8 @@ async def _warm_up(providers: Iterable[CredentialsProvider]) -> None:
                 log.error("%s", err)
 
 
-def targets_from_config(config: Config) -> list[Target]:
+def targets_from_config(config: Config, shard: Shard | None = None) -> list[Target]:
+    """The configured instances this replica polls (all of them unless sharded)."""
     return [
         Target(
             instance_id=instance.id,
@@ -70,6 +73,7 @@ def targets_from_config(config: Config) -> list[Target]:
             labels=dict(instance.labels),
         )
         for instance in config.instances
+        if shard is None or shard.owns(instance.id)
     ]
 
 
@@ -96,13 +100,20 @@ class Exporter:
         rng: random.Random | None = None,
         telemetry_path: str = "/metrics",
         web_config: WebConfig | None = None,
+        shard: Shard | None = None,
     ) -> None:
+        """``shard``: poll only this replica's share of the static and discovered instances."""
         self.config = config
+        self.shard = shard or Shard()
         self.clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self.registry = CollectorRegistry(auto_describe=True)
+        # The exporter's own metrics first, in a registry of their own, so that /metrics can
+        # render them with the library and the fleet's series from cached lines.
+        own = CollectorRegistry(auto_describe=True)
+        self.registry.register(own)
         self.state = FleetState()
-        self.telemetry = Telemetry(self.registry)
+        self.telemetry = Telemetry(own, self.shard)
         self._collector = BackupCollector(
             self.state,
             self.clock,
@@ -111,9 +122,11 @@ class Exporter:
             policy_refresh_text=format_duration(config.polling.policy_refresh),
         )
         self.registry.register(self._collector)
+        exposition = FleetExposition(self.registry, [own], self._collector, self.state, self.clock)
         self.telemetry.reloaded(True, self.clock.time())
         self.app: web.Application = make_app(
             self.registry,
+            render=exposition.render,
             # Not ready before start() has set the targets (it may wait for credentials).
             ready=lambda: self._started and self.state.ready,
             telemetry_path=telemetry_path,
@@ -126,6 +139,7 @@ class Exporter:
         self._loops: list[DiscoveryLoop] = []
         self._discovery_tasks: list[asyncio.Task[None]] = []
         self._started = False
+        self._carried_loops: list[DiscoveryLoop] = []
 
     def _credentials(self) -> dict[str, CredentialsProvider]:
         chain: CredentialsProvider | None = None
@@ -189,11 +203,28 @@ class Exporter:
             observer=self.telemetry,
             on_gone=self._instance_gone,
         )
-        self._static = targets_from_config(self.config)
+        self._static = targets_from_config(self.config, self.shard)
+        carried = {loop.entry: loop for loop in self._carried_loops}
+        self._carried_loops = []
         for entry in self.config.discovery:
-            status = DiscoveryStatus(account=entry.account, region=entry.region)
+            previous = carried.get(entry)
+            # An entry a reload kept keeps what it found, so its instances stay polled.
+            status = (
+                previous.status
+                if previous is not None
+                else DiscoveryStatus(account=entry.account, region=entry.region)
+            )
             self.state.discovery.append(status)
-            loop = DiscoveryLoop(entry, clients[entry.account], self.clock, status, self._update)
+            loop = DiscoveryLoop(
+                entry,
+                clients[entry.account],
+                self.clock,
+                status,
+                self._update,
+                owns=self.shard.owns if self.shard.sharded else None,
+            )
+            if previous is not None:
+                loop.adopt(previous)
             self._loops.append(loop)
         if self._loops:
             self.telemetry.expect_action(DESCRIBE_DB_INSTANCES)
@@ -238,7 +269,9 @@ class Exporter:
         """Applies a new configuration: polling restarts with it, and what the exporter knows
         carries over. Instances in both configurations keep their backups, watermarks and
         counters (so no backfill and no counter reset); the others gain or lose their series."""
+        loops = list(self._loops)
         await self.stop()
+        self._carried_loops = loops
         self.config = config
         self._collector.set_intervals(
             format_duration(config.polling.interval),
@@ -260,7 +293,16 @@ async def reload_from(exporter: Exporter, load: Callable[[], Config]) -> bool:
         return False
     for warning in config.warnings:
         log.warning("%s", warning)
-    await exporter.reload(config)
+    running = exporter.config
+    try:
+        await exporter.reload(config)
+    except Exception:
+        # The new configuration passed its checks but could not be started: go back to the one
+        # that was running rather than stay stopped.
+        log.exception("reload failed while starting; going back to the running configuration")
+        await exporter.reload(running)
+        exporter.telemetry.reloaded(False, exporter.clock.time())
+        return False
     log.info("configuration reloaded: %d static instance(s)", len(config.instances))
     return True
 
@@ -309,3 +351,5 @@ async def serve(
         log.info("shutting down")
         for task in list(reloads):
             task.cancel()
+        # A reload cut short must be over before the exporter stops for good.
+        await asyncio.gather(*reloads, return_exceptions=True)

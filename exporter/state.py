@@ -15,6 +15,8 @@ from exporter.policy import PolicySummary
 # Series for these types exist from the first successful poll on, so a counter's first
 # increment is visible to increase() instead of appearing already at 1.
 STANDARD_BACKUP_TYPES = ("FullBackup", "IncrementalBackup")
+# DBInstanceType of a read-only replica: it keeps no backups (and no backup policy) of its own.
+READ_ONLY = "Readonly"
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,10 @@ class InstanceState:
     def refresh_summaries(self) -> None:
         self.summaries = summarize(self.backups.values())
         if self.baseline_done:
-            for backup_type in (*STANDARD_BACKUP_TYPES, *self.summaries):
+            # A replica gets no zero series for types it never has: "no backup in lookback"
+            # would otherwise page for every replica that discovery includes.
+            standard = () if self.target.instance_type == READ_ONLY else STANDARD_BACKUP_TYPES
+            for backup_type in (*standard, *self.summaries):
                 self.failures_total.setdefault(backup_type, 0)
 
 

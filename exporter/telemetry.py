@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter.aliyun.client import DESCRIBE_BACKUPS
 from exporter.poller import CollectObserver
+from exporter.sharding import Shard
 
 _API_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _POLL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -14,7 +15,7 @@ _POLL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 class Telemetry(CollectObserver):
     """Receives every API attempt (from the client) and every poll (from the poller)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, shard: Shard | None = None) -> None:
         self.api_requests = Counter(
             "aliyun_rds_api_requests",
             "RDS API calls (each HTTP attempt, retries included) by action and outcome; "
@@ -47,6 +48,17 @@ class Telemetry(CollectObserver):
             buckets=_POLL_BUCKETS,
             registry=registry,
         )
+        shard = shard or Shard()
+        Gauge(
+            "aliyun_rds_exporter_shard_index",
+            "This replica's shard (--shard.index): it polls the instances whose id hashes to it.",
+            registry=registry,
+        ).set(shard.index)
+        Gauge(
+            "aliyun_rds_exporter_shards",
+            "How many shards the fleet is split into (--shard.total); 1 = not sharded.",
+            registry=registry,
+        ).set(shard.total)
         # Series exist at zero from the start, so rate() and increase() see the first event.
         self.expect_action(DESCRIBE_BACKUPS)
 

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
+
+Render = Callable[[str, Sequence[str]], tuple[bytes, str]]
+
+
+def metrics_handler(render: Render) -> Handler:
+    """Serves what ``render`` gives, the way the library's aiohttp handler serves a registry:
+    the Accept header picks the format, ``name[]`` filters, aiohttp compresses (gzip when
+    asked, in a worker thread for large bodies)."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
+        body, content_type = render(accept, request.query.getall("name[]", []))
+        response = web.Response(body=body, headers={"Content-Type": content_type})
+        response.enable_compression()
+        return response
+
+    return metrics
 
 
 def make_app(
@@ -18,11 +35,17 @@ def make_app(
     telemetry_path: str = "/metrics",
     version: str = "",
     middlewares: Iterable[Middleware] = (),
+    render: Render | None = None,
 ) -> web.Application:
-    """Builds the application; the caller decides where and how to serve it."""
+    """Builds the application; the caller decides where and how to serve it.
+
+    ``render(accept, names)`` gives the body and Content-Type of ``/metrics`` for an Accept
+    header and ``name[]`` filters; without it the library renders the registry.
+    """
     app = web.Application(middlewares=list(middlewares))
-    # The library's handler does content negotiation (text or OpenMetrics) and compression.
-    app.router.add_get(telemetry_path, make_aiohttp_handler(registry))
+    # Either way: content negotiation (text or OpenMetrics) and compression as the library does.
+    handler = make_aiohttp_handler(registry) if render is None else metrics_handler(render)
+    app.router.add_get(telemetry_path, handler)
 
     async def healthy(request: web.Request) -> web.Response:
         return web.Response(text="OK\n")

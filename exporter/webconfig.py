@@ -51,10 +51,13 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-# A hash of a password nobody knows: unknown users cost the same bcrypt work as known ones,
-# so response times do not reveal which user names exist.
-_DUMMY_HASH = b"$2b$10$" + b"C" * 53
 _CACHE_SIZE = 64
+# bcrypt checks at once: requests beyond these wait their turn instead of piling work onto the
+# loop's shared thread pool (which credential loading and reloads use too).
+_CONCURRENT_CHECKS = 2
+# Paths that health checks (Docker HEALTHCHECK, Kubernetes probes) use: they reveal nothing and
+# must keep working when basic auth protects the rest.
+UNPROTECTED_PATHS = frozenset({"/-/healthy", "/-/ready"})
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,13 @@ def _tls(value: object, base: Path, problems: list[str]) -> TlsConfig | None:
         problems.append(
             f"tls_server_config.client_auth_type: must be one of {', '.join(_CLIENT_AUTH)}"
         )
+    elif files.get("client_ca_file") is not None and _CLIENT_AUTH[auth] == ssl.CERT_NONE:
+        # Otherwise the CA would be loaded and silently never asked (the exporter-toolkit
+        # refuses this too).
+        problems.append(
+            "tls_server_config.client_auth_type: must require or verify client certificates "
+            "when client_ca_file is set (VerifyClientCertIfGiven or RequireAndVerifyClientCert)"
+        )
     elif _CLIENT_AUTH[auth] != ssl.CERT_NONE and files.get("client_ca_file") is None:
         problems.append(f"tls_server_config.client_ca_file: required with client_auth_type {auth}")
     versions = {}
@@ -229,6 +239,11 @@ class BasicAuth:
         self._users = dict(users)
         self._cache: OrderedDict[bytes, None] = OrderedDict()
         self._cache_key = os.urandom(32)
+        self._checks = asyncio.Semaphore(_CONCURRENT_CHECKS)
+        # A real hash of a password nobody knows, at the highest cost configured: an unknown
+        # user costs the same bcrypt work as a known one, so timing does not reveal user names.
+        cost = max((_cost(h) for h in self._users.values()), default=10)
+        self._dummy = bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(rounds=cost))
 
     async def check(self, header: str | None) -> bool:
         credentials = _decode_basic(header)
@@ -240,15 +255,23 @@ class BasicAuth:
             self._cache.move_to_end(digest)
             return True
         hashed = self._users.get(user)
-        target = hashed.encode() if hashed is not None else _DUMMY_HASH
-        loop = asyncio.get_running_loop()
-        matches = await loop.run_in_executor(None, _checkpw, password.encode(), target)
+        target = hashed.encode() if hashed is not None else self._dummy
+        async with self._checks:
+            matches = await asyncio.to_thread(_checkpw, password.encode(), target)
         if not matches or hashed is None:
             return False
         self._cache[digest] = None
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return True
+
+
+def _cost(hashed: str) -> int:
+    """The cost factor of ``$2y$10$...`` (4 to 31); 10 when it cannot be read."""
+    try:
+        return min(31, max(4, int(hashed.split("$")[2])))
+    except (IndexError, ValueError):
+        return 10
 
 
 def _checkpw(password: bytes, hashed: bytes) -> bool:
@@ -273,12 +296,17 @@ def _decode_basic(header: str | None) -> tuple[str, str] | None:
 
 
 def middleware(config: WebConfig) -> Middleware:
-    """Basic auth on every path (when users are configured) and the configured headers."""
+    """Basic auth (when users are configured) on every path but the health checks', and the
+    configured headers."""
     auth = BasicAuth(config.users) if config.users else None
 
     @web.middleware
     async def protect(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if auth is not None and not await auth.check(request.headers.get("Authorization")):
+        if (
+            auth is not None
+            and request.path not in UNPROTECTED_PATHS
+            and not await auth.check(request.headers.get("Authorization"))
+        ):
             response: web.StreamResponse = web.Response(
                 status=401,
                 text="Unauthorized\n",

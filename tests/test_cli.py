@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -153,7 +154,9 @@ async def start_exporter(
 
 async def stop(process: asyncio.subprocess.Process, signum: int) -> tuple[int, str, float]:
     started = time.monotonic()
-    process.send_signal(signum)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):  # it may have exited on its own: say why
+            process.send_signal(signum)
     _, err = await asyncio.wait_for(process.communicate(), timeout=15)
     return process.returncode or 0, err.decode(), time.monotonic() - started
 

@@ -406,3 +406,34 @@ async def test_a_cancelled_call_is_not_counted_as_an_outcome(env: Env) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert env.recorder.calls == []  # shutdown is not an API outcome, and certainly not OK
+
+
+@pytest.mark.parametrize("reported", ["25", "30", "60", "not a number", None])
+async def test_paging_reads_everything_whatever_total_is_reported(
+    env: Env, reported: str | None
+) -> None:
+    """A wrong or moving TotalRecordCount never ends the listing early."""
+    iid = env.first
+    for n in range(37):
+        env.sim.fleet.add_backup(iid, start=NOW - DAY + n * 60, end=NOW - DAY + n * 60 + 30)
+
+    def lie(action: str, params: object, body: dict[str, object]) -> dict[str, object]:
+        body["TotalRecordCount"] = reported
+        return body
+
+    env.sim.faults.transform = lie
+    start, end = NOW - DAY - 60, NOW - DAY + 37 * 60
+    pages = await collect(env.client(), iid, start, end, 30)
+    truth = env.sim.fleet.backups_between(iid, start, end, NOW)
+    assert len(truth) >= 37
+    assert sorted(b.backup_id for p in pages for b in p.items) == sorted(b.backup_id for b in truth)
+
+
+async def test_an_exactly_full_last_page_costs_one_empty_page(env: Env) -> None:
+    iid = env.first
+    start, end = NOW - DAY - 60, NOW - DAY + 30 * 60
+    existing = len(env.sim.fleet.backups_between(iid, start, end, NOW))
+    for n in range(30 - existing):
+        env.sim.fleet.add_backup(iid, start=NOW - DAY + n * 60, end=NOW - DAY + n * 60 + 30)
+    pages = await collect(env.client(), iid, start, end, 30)
+    assert [p.raw_count for p in pages] == [30, 0]

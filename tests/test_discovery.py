@@ -368,6 +368,9 @@ async def test_read_only_replicas_polled_only_when_included_and_never_asked_for_
         )
         asked = {r.instance_id for r in h.sim.requests if r.action == "DescribeBackupPolicy"}
         assert asked == {i for i in fleet.instances if i != replica.instance_id}
+        # No zero "backup sets" for a replica: "no backup in lookback" must not page for it.
+        for name in ("aliyun_rds_backup_sets", "aliyun_rds_backup_failures_total"):
+            assert all(dict(k)["instance_id"] != replica.instance_id for k in samples[name])
 
 
 async def test_static_wins_over_discovery_and_keeps_its_labels() -> None:

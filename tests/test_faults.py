@@ -52,12 +52,22 @@ def drop_fields(action: str, params: Mapping[str, str], body: Body) -> Body:
     return body
 
 
-def duplicate_across_pages(action: str, params: Mapping[str, str], body: Body) -> Body:
-    """Every page also carries the first item of the listing (as if the list shifted)."""
-    items = body.get("Items", {}).get("Backup", [])
-    if items and params.get("PageNumber", "1") != "1":
-        items.append(dict(items[0]))
-    return body
+def duplicate_across_pages() -> Callable[[str, Mapping[str, str], Body], Body]:
+    """Page 2 and later also carry the first item of page 1 (as if the list shifted while it
+    was read), so the same backup arrives on two different pages."""
+    first_items: dict[tuple[str, str, str], Body] = {}
+
+    def transform(action: str, params: Mapping[str, str], body: Body) -> Body:
+        items = body.get("Items", {}).get("Backup", [])
+        window = (params.get("DBInstanceId", ""), params["StartTime"], params["EndTime"])
+        if params.get("PageNumber", "1") == "1":
+            if items:
+                first_items[window] = dict(items[0])
+        elif window in first_items:
+            items.append(dict(first_items[window]))
+        return body
+
+    return transform
 
 
 def drifting_totals() -> Callable[[str, Mapping[str, str], Body], Body]:
@@ -176,7 +186,12 @@ FAULTS = [
     # and the watermark waits until a good answer is read.
     transform(corrupt_types, collect_during=0.0),
     transform(drop_fields, collect_during=0.0),
-    transform(duplicate_across_pages),
+    Fault(
+        "duplicate_across_pages",
+        transform(duplicate_across_pages()).start,
+        transform(duplicate_across_pages()).stop,
+        1.0,
+    ),
     Fault(
         "totals_change_between_pages",
         transform(drifting_totals()).start,
@@ -257,18 +272,22 @@ class FailingResolver(AbstractResolver):
 
 
 class RotatingCredentials:
-    """Temporary credentials that expire and are replaced, as the STS providers do."""
+    """Temporary credentials that expire and are replaced shortly before, as the official STS
+    providers do; the simulator rejects each one once it has expired."""
 
-    def __init__(self, clock: ManualClock, sim: SimulatedRds, lifetime: float) -> None:
+    def __init__(
+        self, clock: ManualClock, sim: SimulatedRds, lifetime: float, margin: float
+    ) -> None:
         self._clock = clock
         self._sim = sim
         self._lifetime = lifetime
+        self._margin = margin
         self.issued = 0
         self._current: Credentials | None = None
         self._expires = 0.0
 
     async def get(self) -> Credentials:
-        if self._current is None or self._clock.time() >= self._expires - 1:
+        if self._current is None or self._clock.time() >= self._expires - self._margin:
             self.issued += 1
             self._expires = self._clock.time() + self._lifetime
             token = f"CAIS-token-{self.issued}"
@@ -282,42 +301,59 @@ class RotatingCredentials:
         return "rotating STS credentials"
 
 
-async def run_poller(
+class Recorder:
+    def __init__(self) -> None:
+        self.codes: list[str] = []
+
+    def observe(self, action: str, code: str, seconds: float) -> None:
+        self.codes.append(code)
+
+
+def start_poller(
     sim: SimulatedRds,
     clock: ManualClock,
     session: aiohttp.ClientSession,
     provider: Any,
     base_url: str,
-    rounds: int,
-) -> tuple[FleetState, Callable[[], dict[str, dict[frozenset[tuple[str, str]], float]]]]:
+    recorder: Recorder | None = None,
+) -> tuple[Poller, FleetState]:
     state = FleetState()
     client = RdsClient(
         session,
         provider,
-        RequestLimiter(20, 4, clock),  # 20/s: the first poll spans virtual seconds
+        RequestLimiter(20, 4, clock),  # 20/s: each first poll spans virtual seconds
         clock,
         endpoint=base_url,
         retry=RetryPolicy(retries=2),
+        observer=recorder,
         rng=random.Random(1),
     )
-    poller = Poller(
-        state, {"default": client}, PollSettings(INTERVAL, 8 * DAY, DAY, DAY - INTERVAL), clock
-    )
+    settings = PollSettings(INTERVAL, 8 * DAY, DAY, DAY - INTERVAL, policy_refresh=0)
+    poller = Poller(state, {"default": client}, settings, clock)
     poller.set_targets(Target(iid, "cn-hangzhou") for iid in sim.fleet.instances)
-    for _ in range(rounds):
-        await clock.advance(INTERVAL)
-    await poller.stop()
+    return poller, state
+
+
+def render(
+    state: FleetState, clock: ManualClock
+) -> dict[str, dict[frozenset[tuple[str, str]], float]]:
     registry = CollectorRegistry()
     registry.register(BackupCollector(state, clock, interval_text="5m", version="x"))
+    samples: dict[str, dict[frozenset[tuple[str, str]], float]] = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+    return samples
 
-    def render() -> dict[str, dict[frozenset[tuple[str, str]], float]]:
-        samples: dict[str, dict[frozenset[tuple[str, str]], float]] = {}
-        for family in text_string_to_metric_families(generate_latest(registry).decode()):
-            for sample in family.samples:
-                samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
-        return samples
 
-    return state, render
+def assert_matches_ground_truth(fleet: Fleet, state: FleetState, clock: ManualClock) -> None:
+    samples = render(state, clock)
+    now = clock.time()
+    for iid in fleet.instances:
+        newest = fleet.newest_success(iid, "FullBackup", now=now)
+        assert newest is not None
+        got = samples["aliyun_rds_backup_last_success_timestamp_seconds"][success_key(iid)]
+        assert got == newest.end
 
 
 async def test_credentials_expiring_mid_poll_are_refreshed() -> None:
@@ -326,20 +362,26 @@ async def test_credentials_expiring_mid_poll_are_refreshed() -> None:
     fleet = Fleet.generate(seed=2, instances=3, now=NOW, readonly_fraction=0.0)
     holder.append(len(fleet.instances))
     sim = SimulatedRds(fleet, {}, clock=clock.time)
-    provider = RotatingCredentials(clock, sim, lifetime=0.5)  # expires during the first poll
+    # Each token lives a second (about 20 calls at 20/s); a first poll is 24 calls, so tokens
+    # expire and are replaced in the middle of polls.
+    provider = RotatingCredentials(clock, sim, lifetime=1.0, margin=0.2)
     async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
-        state, render = await run_poller(sim, clock, session, provider, url, rounds=3)
-    assert provider.issued > 2
+        poller, state = start_poller(sim, clock, session, provider, url)
+        for _ in range(3):
+            await clock.advance(INTERVAL)
+        await poller.stop()
+    calls = [r for r in sim.requests if r.action == "DescribeBackups"]
+    assert {r.code for r in calls} == {"OK"}  # none was used after it expired
+    keys_per_call = [r.access_key_id for r in calls]
+    assert max(keys_per_call.count(k) for k in set(keys_per_call)) >= 8  # reused, not per call
+    first_polls = {
+        iid: [r.access_key_id for r in calls[:24] if r.instance_id == iid]
+        for iid in fleet.instances
+    }
+    # Some first poll (8 windows) changed keys half way: they expired and were replaced mid-poll.
+    assert any(len(set(keys)) > 1 for keys in first_polls.values()), first_polls
     assert all(s.collect_success for s in state.instances.values())
-    assert {r.code for r in sim.requests} == {"OK"}
-    samples = render()
-    now = clock.time()
-    for iid in fleet.instances:
-        newest = fleet.newest_success(iid, "FullBackup", now=now)
-        assert newest is not None
-        assert samples["aliyun_rds_backup_last_success_timestamp_seconds"][success_key(iid)] == (
-            newest.end
-        )
+    assert_matches_ground_truth(fleet, state, clock)
 
 
 async def test_dns_failure_is_retried_reported_and_heals() -> None:
@@ -349,6 +391,7 @@ async def test_dns_failure_is_retried_reported_and_heals() -> None:
     holder.append(len(fleet.instances))
     sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock.time)
     resolver = FailingResolver()
+    recorder = Recorder()
 
     class Keys:
         description = "static"
@@ -360,17 +403,24 @@ async def test_dns_failure_is_retried_reported_and_heals() -> None:
         port = url.rsplit(":", 1)[1]
         connector = aiohttp.TCPConnector(resolver=resolver)
         async with aiohttp.ClientSession(connector=connector) as session:
-            state, render = await run_poller(
-                sim, clock, session, Keys(), f"http://rds.example.internal:{port}", rounds=2
+            poller, state = start_poller(
+                sim, clock, session, Keys(), f"http://rds.example.internal:{port}", recorder
             )
+            await clock.advance(2 * INTERVAL)
             assert all(not s.collect_success for s in state.instances.values())
             assert {s.last_error for s in state.instances.values()} == {"ConnectionError"}
             assert sim.requests == []
+            # Each first poll alone tried three times (one call and two retries) before giving up.
+            assert set(recorder.codes) == {"ConnectionError"}
+            assert len(recorder.codes) >= 3 * len(fleet.instances)
+            iid = next(iter(fleet.instances))
+            now = clock.time()
+            fleet.add_backup(iid, start=now - 300, end=now - 60, size=777)  # during the outage
             resolver.failing = False
-            state, render = await run_poller(
-                sim, clock, session, Keys(), f"http://rds.example.internal:{port}", rounds=1
-            )
+            await clock.advance(2 * INTERVAL)  # the same poller recovers on its own
+            await poller.stop()
     assert all(s.collect_success for s in state.instances.values())
-    assert render()["aliyun_rds_backup_collect_success"] == {
+    assert render(state, clock)["aliyun_rds_backup_collect_success"] == {
         key(instance_id=iid): 1.0 for iid in fleet.instances
     }
+    assert_matches_ground_truth(fleet, state, clock)

@@ -202,3 +202,20 @@ def test_policy_and_instances_parse() -> None:
     )
     assert [i.instance_id for i in page.items] == ["rm-1"]
     assert page.raw_count == 2
+
+
+def test_repeated_text_fields_are_stored_once() -> None:
+    """A fleet keeps tens of thousands of backups: their status, type, method, engine and
+    instance id are one string each, not one per backup (read from separate JSON answers)."""
+    import json
+
+    raw = (
+        '{"BackupId": "%s", "DBInstanceId": "rm-1", "BackupStatus": "Success", '
+        '"BackupType": "FullBackup", "BackupMethod": "Physical", "Engine": "MySQL", '
+        '"EngineVersion": "8.0", "BackupStartTime": "2019-02-13T12:20:00Z"}'
+    )
+    first = parse_backup(json.loads(raw % "1"))
+    second = parse_backup(json.loads(raw % "2"))
+    assert first is not None and second is not None
+    for name in ("instance_id", "status", "backup_type", "method", "engine", "engine_version"):
+        assert getattr(first, name) is getattr(second, name), name

@@ -171,3 +171,34 @@ async def test_sighup_in_demo_mode_is_ignored_with_a_warning() -> None:
         code, stderr, _ = await stop(process, signal.SIGTERM)
     assert code == 0
     assert "SIGHUP ignored" in stderr
+
+
+async def test_reload_keeps_discovered_instances_and_their_state() -> None:
+    fleet = Fleet(seed=24, now=NOW, readonly_fraction=0.0)
+    for n in range(3):
+        fleet.add_instance(region_id="cn-hangzhou", description=f"app {n}")
+    urls: list[str] = []
+
+    def config(found: Sequence[str]) -> dict[str, Any]:
+        urls[:] = found
+        return {
+            "api": api_section(found[0]),
+            "credentials": {"access_key_id": KEY_ID, "access_key_secret": SECRET},
+            "discovery": [{"region": "cn-hangzhou", "refresh": "10m"}],
+        }
+
+    async with running_config(config, fleet) as h:
+        iid = next(iter(fleet.instances))
+        now = h.clock.time()
+        h.fleet.add_backup(iid, start=now + 60, end=now + 120, status="Failed")
+        await h.advance(2 * INTERVAL)
+        assert (await h.scrape())["aliyun_rds_backup_failures_total"][success_key(iid)] == 1
+        h.sim.clear_requests()
+
+        assert await reload_from(h.exporter, lambda: parse_config(config(urls), {}))
+        assert await h.ready() == 200  # no gap while discovery refreshes again
+        await h.advance(1.0)
+        samples = await h.scrape()
+        assert samples["aliyun_rds_backup_failures_total"][success_key(iid)] == 1
+        backups = [r for r in h.sim.requests if r.action == "DescribeBackups"]
+        assert sorted(r.instance_id for r in backups) == sorted(fleet.instances)  # no backfill

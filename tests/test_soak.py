@@ -1,6 +1,7 @@
-"""Thirty simulated days with churn: instances come and go (through discovery and the static
-list), backups fail, the API has outages. Counters never go down, memory stays bounded by the
-fleet, and the series of instances that leave go with them. Runs in seconds on a manual clock."""
+"""Thirty simulated days with churn: instances come and go (found by discovery, next to one
+listed by hand), backups fail, the API has outages. Counters never go down, memory stays
+bounded by the fleet, and the series of instances that leave go with them. Runs in seconds on
+a manual clock."""
 
 from __future__ import annotations
 

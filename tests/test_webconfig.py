@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.config import ConfigError
 from exporter.web import make_app
-from exporter.webconfig import WebConfig, load_web_config, middleware
+from exporter.webconfig import BasicAuth, WebConfig, load_web_config, middleware
 
 PASSWORD = "correct horse battery staple"
 HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode().replace("$2b$", "$2y$")
@@ -99,6 +99,29 @@ async def test_tls_and_basic_auth(tls_server: tuple[int, ssl.SSLContext]) -> Non
                 assert r.status != 200
 
 
+async def test_health_checks_need_no_password(tls_server: tuple[int, ssl.SSLContext]) -> None:
+    port, context = tls_server
+    async with aiohttp.ClientSession() as session:
+        for path in ("/-/healthy", "/-/ready"):
+            async with session.get(f"https://127.0.0.1:{port}{path}", ssl=context) as r:
+                assert r.status == 200
+        async with session.get(f"https://127.0.0.1:{port}/", ssl=context) as r:
+            assert r.status == 401
+
+
+async def test_unknown_users_cost_a_real_bcrypt_check() -> None:
+    auth = BasicAuth({"prometheus": HASH})
+    # The dummy is a valid hash at the configured cost (4 here), so checking it does the same
+    # work as checking a real user's hash, instead of failing fast on a malformed salt.
+    assert auth._dummy.startswith(b"$2b$04$")
+    assert bcrypt.checkpw(b"anything", auth._dummy) is False
+    header = "Basic " + base64.b64encode(f"nobody:{PASSWORD}".encode()).decode()
+    assert await auth.check(header) is False
+    good = "Basic " + base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
+    assert await auth.check(good) is True
+    assert await auth.check(good) is True  # served from the cache the second time
+
+
 async def test_untrusted_certificate_is_refused(tls_server: tuple[int, ssl.SSLContext]) -> None:
     port, _ = tls_server
     async with aiohttp.ClientSession() as session:
@@ -148,6 +171,14 @@ async def test_client_certificates_when_required(certs: Path, ca: trustme.CA) ->
             [
                 "tls_server_config.client_ca_file: required with client_auth_type "
                 "RequireAndVerifyClientCert"
+            ],
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+            "  client_ca_file: ca.crt\n",
+            [
+                "tls_server_config.client_auth_type: must require or verify client certificates "
+                "when client_ca_file is set (VerifyClientCertIfGiven or RequireAndVerifyClientCert)"
             ],
         ),
         (

@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
@@ -119,22 +119,16 @@ class RdsClient:
         }
         return await self.call(DESCRIBE_BACKUPS, params, region=region, parse=parse_backups_page)
 
-    async def iter_backup_pages(
+    def iter_backup_pages(
         self, instance_id: str, region: str, start: float, end: float, *, page_size: int = 100
     ) -> AsyncIterator[BackupsPage]:
         """Every page of one window, in order, until the API has no more."""
-        for page_number in range(1, MAX_PAGES + 1):
-            page = await self.describe_backups(
-                instance_id, region, start, end, page_number=page_number, page_size=page_size
-            )
-            yield page
-            # A short page ends the listing even when the total says otherwise (it may change
-            # between pages); a full page continues unless the total says we have it all.
-            if page.raw_count < page_size:
-                return
-            total = page.total_record_count
-            if total is not None and page_number * page_size >= total:
-                return
+        return _pages(
+            lambda number: self.describe_backups(
+                instance_id, region, start, end, page_number=number, page_size=page_size
+            ),
+            page_size,
+        )
 
     async def describe_backup_policy(self, instance_id: str, region: str) -> BackupPolicy:
         return await self.call(
@@ -162,20 +156,16 @@ class RdsClient:
             DESCRIBE_DB_INSTANCES, params, region=region, parse=parse_db_instances_page
         )
 
-    async def iter_db_instance_pages(
+    def iter_db_instance_pages(
         self, region: str, filters: Mapping[str, str] | None = None, *, page_size: int = 100
     ) -> AsyncIterator[DBInstancesPage]:
         """Every page of a region's instance listing, in order, until the API has no more."""
-        for page_number in range(1, MAX_PAGES + 1):
-            page = await self.describe_db_instances(
-                region, filters, page_number=page_number, page_size=page_size
-            )
-            yield page
-            if page.raw_count < page_size:
-                return
-            total = page.total_record_count
-            if total is not None and page_number * page_size >= total:
-                return
+        return _pages(
+            lambda number: self.describe_db_instances(
+                region, filters, page_number=number, page_size=page_size
+            ),
+            page_size,
+        )
 
     async def call(
         self,
@@ -205,10 +195,12 @@ class RdsClient:
         region: str,
         parse: Callable[[Mapping[str, Any]], T],
     ) -> T:
-        credentials = await self._credentials.get()
         base = self.endpoint_for(region)
         host = urlsplit(base).netloc
         async with self._limiter.slot():
+            # Fetched once the call may go: temporary credentials taken before waiting for the
+            # rate limiter could expire in the queue.
+            credentials = await self._credentials.get()
             started = self._clock.monotonic()
             signed = sign_rpc_v3(
                 method="POST",
@@ -292,6 +284,28 @@ class RdsClient:
                 retry_after=None,
             )
         return body
+
+
+class _Page(Protocol):
+    @property
+    def raw_count(self) -> int: ...
+
+
+PageT = TypeVar("PageT", bound=_Page)
+
+
+async def _pages(fetch: Callable[[int], Awaitable[PageT]], page_size: int) -> AsyncIterator[PageT]:
+    """Pages 1, 2, ... until a page comes back short.
+
+    TotalRecordCount is not used to stop: it can change while the list is read, or be wrong,
+    and trusting it would silently drop records. The price is one call for an empty page when
+    a window holds an exact multiple of the page size, which is rare.
+    """
+    for number in range(1, MAX_PAGES + 1):
+        page = await fetch(number)
+        yield page
+        if page.raw_count < page_size:
+            return
 
 
 def _text(value: object) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ class DefaultChainCredentialsProvider:
             found = await self._provider.get_credentials_async()
         except Exception as err:  # the package raises several types; all mean "no credentials"
             raise CredentialsError(
-                f"no credentials from the default chain: {_first_line(str(err))}"
+                f"no credentials from the default chain: {_first_line(redact(str(err)))}"
             ) from None
         key_id = found.get_access_key_id()
         secret = found.get_access_key_secret()
@@ -159,6 +160,18 @@ def mask_key_id(access_key_id: str) -> str:
     if len(access_key_id) <= 8:
         return "****"
     return access_key_id[:4] + "****" + access_key_id[-4:]
+
+
+# The package quotes whole credentials responses in some of its errors: blank out anything that
+# looks like a secret field's value before a message goes anywhere.
+_SECRET_FIELD = re.compile(
+    r"(?i)((?:access_?key_?secret|security_?token|secret|token|password)[\"']?\s*[:=]\s*[\"']?)"
+    r"([^\"',\s}]+)"
+)
+
+
+def redact(text: str) -> str:
+    return _SECRET_FIELD.sub(lambda match: match.group(1) + "****", text)
 
 
 def _first_line(text: str) -> str:

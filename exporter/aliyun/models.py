@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -138,29 +139,36 @@ class Backup:
         return self.status == "Failed"
 
 
+def _shared(value: object) -> str:
+    """``to_str``, stored once for all backups: the text fields other than the id repeat
+    (status, type, method, engine, the instance id), and a fleet keeps tens of thousands of
+    backups in memory."""
+    return sys.intern(to_str(value))
+
+
 def parse_backup(raw: Mapping[str, Any]) -> Backup | None:
     backup_id = to_str(raw.get("BackupId"))
     if not backup_id:
         return None
     consistent = to_int(raw.get("ConsistentTime"))
-    storage = to_str(raw.get("StorageClass"))
+    storage = _shared(raw.get("StorageClass"))
     return Backup(
         backup_id=backup_id,
-        instance_id=to_str(raw.get("DBInstanceId")),
-        status=to_str(raw.get("BackupStatus")),
-        backup_type=to_str(raw.get("BackupType")) or "FullBackup",
+        instance_id=_shared(raw.get("DBInstanceId")),
+        status=_shared(raw.get("BackupStatus")),
+        backup_type=_shared(raw.get("BackupType")) or "FullBackup",
         start=parse_time(raw.get("BackupStartTime")),
         end=parse_time(raw.get("BackupEndTime")),
         size_bytes=to_int(raw.get("BackupSize")),
-        method=to_str(raw.get("BackupMethod")),
-        mode=to_str(raw.get("BackupMode")),
-        initiator=to_str(raw.get("BackupInitiator")),
+        method=_shared(raw.get("BackupMethod")),
+        mode=_shared(raw.get("BackupMode")),
+        initiator=_shared(raw.get("BackupInitiator")),
         storage_class=_STORAGE_CLASSES.get(storage, storage),
         encrypted=_encrypted(raw.get("Encryption")),
         available=to_int(raw.get("IsAvail")),
         consistent_time=float(consistent) if consistent else None,
-        engine=to_str(raw.get("Engine")),
-        engine_version=to_str(raw.get("EngineVersion")),
+        engine=_shared(raw.get("Engine")),
+        engine_version=_shared(raw.get("EngineVersion")),
     )
 
 

@@ -18,6 +18,8 @@ from aiohttp import web
 
 SECRET = sys.argv[1]
 CALLERS = int(sys.argv[2])
+# "nocode": the service answers without "Code", which the package rejects, quoting the body.
+BROKEN = len(sys.argv) > 3 and sys.argv[3] == "nocode"
 
 
 async def main() -> None:
@@ -29,7 +31,7 @@ async def main() -> None:
         await asyncio.sleep(0.3)  # a slow metadata or credentials service
         return web.json_response(
             {
-                "Code": "Success",
+                "Code": "Broken" if BROKEN else "Success",
                 "AccessKeyId": "STS.NUexampleKeyId000",
                 "AccessKeySecret": SECRET,
                 "SecurityToken": "CAIStokenExample000",
@@ -59,10 +61,13 @@ async def main() -> None:
             await asyncio.sleep(0.01)
             lags.append(time.perf_counter() - before - 0.01)
 
+    errors: list[str] = []
+
     async def ask() -> bool:
         try:
             credentials = await provider.get()
-        except CredentialsError:
+        except CredentialsError as err:
+            errors.append(str(err))
             return False
         return credentials.access_key_secret == SECRET
 
@@ -72,7 +77,7 @@ async def main() -> None:
     done.set()
     await tick
     await runner.cleanup()
-    print(json.dumps({"ok": sum(results), "max_lag": max(lags), "hits": hits}))
+    print(json.dumps({"ok": sum(results), "max_lag": max(lags), "hits": hits, "errors": errors}))
 
 
 asyncio.run(main())
