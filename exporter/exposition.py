@@ -125,16 +125,18 @@ class FleetExposition:
         self._cache: dict[str, _Lines] = {}
         self._scratch = collector.families()  # filled by one instance at a time
 
-    def render(self, accept: str, names: Sequence[str] = ()) -> tuple[bytes, str]:
-        """The body and Content-Type for a scrape with this Accept header."""
+    def render(self, accept: str, names: Sequence[str] = ()) -> tuple[list[bytes], str]:
+        """The body, in pieces to send one after the other, and the Content-Type of a scrape
+        with this Accept header. The pieces are the cached lines themselves: no copy of the
+        whole text is made."""
         encoder, content_type = choose_encoder(accept)
         if names or content_type not in _FAST_CONTENT_TYPES:
             registry = self._registry.restricted_registry(names) if names else self._registry
-            return encoder(registry), content_type
+            return [encoder(registry)], content_type
         openmetrics = content_type.startswith("application/openmetrics-text")
         return self._render(encoder, openmetrics), content_type
 
-    def _render(self, encoder: Encoder, openmetrics: bool) -> bytes:
+    def _render(self, encoder: Encoder, openmetrics: bool) -> list[bytes]:
         now = self._clock.time()
         families = self._collector.families()
         instances = list(self._state.instances.values())
@@ -157,7 +159,28 @@ class FleetExposition:
             else:
                 out.extend(next(static, ()))
         out.append(encoder(_Families(self._collector.exporter_families())))
-        return b"".join(out)  # one copy of the whole text, no intermediate ones
+        return out
+
+    def warm(self, limit: int) -> int:
+        """Formats up to ``limit`` instances whose state changed since their lines were
+        formatted; returns how many. Called between scrapes, so that a scrape right after many
+        instances changed at once (every backup policy read just after the first poll) does not
+        pay for all of them."""
+        formatted = 0
+        for instance in list(self._state.instances.values()):
+            if formatted >= limit:
+                break
+            instance_id = instance.target.instance_id
+            key = rendered_state(instance)
+            entry = self._cache.get(instance_id)
+            if entry is not None and entry.key == key:
+                entry.key = key
+                continue
+            self._cache[instance_id] = self._format(instance, key)
+            formatted += 1
+        if len(self._cache) > len(self._state.instances):
+            self._cache = {k: v for k, v in self._cache.items() if k in self._state.instances}
+        return formatted
 
     def _refresh(self, instances: Iterable[InstanceState]) -> list[_Lines]:
         """Every instance's lines, formatting again those whose rendered state changed;

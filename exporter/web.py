@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-Render = Callable[[str, Sequence[str]], tuple[bytes, str]]
+Render = Callable[[str, Sequence[str]], tuple[Sequence[bytes], str]]
+CHUNK_BYTES = 64 * 1024
+
+
+async def _chunks(pieces: Sequence[bytes], size: int) -> AsyncIterator[bytes]:
+    """The pieces, joined into chunks of about ``size`` bytes."""
+    group: list[bytes] = []
+    length = 0
+    for piece in pieces:
+        group.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield b"".join(group)
+            group, length = [], 0
+    if group:
+        yield b"".join(group)
 
 
 def metrics_handler(render: Render) -> Handler:
     """Serves what ``render`` gives, the way the library's aiohttp handler serves a registry:
     the Accept header picks the format, ``name[]`` filters, aiohttp compresses (gzip when
-    asked, in a worker thread for large bodies)."""
+    asked, in a worker thread). The body goes out in chunks, so a large fleet's text is never
+    held, or compressed, in one piece."""
 
     async def metrics(request: web.Request) -> web.Response:
         accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
-        body, content_type = render(accept, request.query.getall("name[]", []))
-        response = web.Response(body=body, headers={"Content-Type": content_type})
+        pieces, content_type = render(accept, request.query.getall("name[]", []))
+        response = web.Response(
+            body=_chunks(pieces, CHUNK_BYTES), headers={"Content-Type": content_type}
+        )
         response.enable_compression()
         return response
 

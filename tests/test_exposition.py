@@ -80,7 +80,8 @@ class Setup:
 
     def check(self, accept: str = "") -> bytes:
         """The fast rendering equals the library's, for this Accept header."""
-        body, content_type = self.exposition.render(accept)
+        pieces, content_type = self.exposition.render(accept)
+        body = b"".join(pieces)
         encoder, expected_type = choose_encoder(accept)
         assert content_type == expected_type
         assert body.decode() == encoder(self.registry).decode()
@@ -197,8 +198,8 @@ def test_instances_are_formatted_again_only_when_they_change(
 def test_name_filters_go_to_the_library() -> None:
     setup = Setup()
     fleet(setup)
-    body, _ = setup.exposition.render("", ["aliyun_rds_backup_sets"])
-    text = body.decode()
+    pieces, _ = setup.exposition.render("", ["aliyun_rds_backup_sets"])
+    text = b"".join(pieces).decode()
     assert "aliyun_rds_backup_sets{" in text
     assert "aliyun_rds_backup_failed_sets" not in text
 
@@ -207,7 +208,7 @@ def test_a_broken_instance_costs_only_its_own_series(caplog: pytest.LogCaptureFi
     setup = Setup()
     fleet(setup)
     setup.state.instances["rm-b"].summaries = {"FullBackup": None}  # type: ignore[dict-item]
-    body, _ = setup.exposition.render("")
+    body = b"".join(setup.exposition.render("")[0])
     assert b'aliyun_rds_backup_sets{backup_type="FullBackup",instance_id="rm-a"}' in body
     assert b'instance_id="rm-b"' not in body
     assert "cannot render instance rm-b" in caplog.text
@@ -228,3 +229,74 @@ def test_every_instance_field_is_either_cached_on_volatile_or_not_exported() -> 
     instance = InstanceState(Target("rm-a", "x"))
     instance.failures_total["FullBackup"] = 3
     assert len(rendered_state(instance)) == len(keyed)
+
+
+def test_warming_formats_changed_instances_ahead_of_the_scrape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup = Setup()
+    fleet(setup)
+    formatted: list[str] = []
+    original = exposition.render_instance
+
+    def counting(families: object, instance: InstanceState) -> None:
+        formatted.append(instance.target.instance_id)
+        original(families, instance)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(exposition, "render_instance", counting)
+    assert setup.exposition.warm(limit=3) == 3
+    assert setup.exposition.warm(limit=3) == 1
+    assert setup.exposition.warm(limit=3) == 0
+    formatted.clear()
+    setup.check()
+    assert formatted == []  # the scrape found every instance formatted
+    setup.state.instances["rm-a"].policy = None
+    setup.state.sync_targets(list(i.target for i in setup.state.instances.values())[:2])
+    assert setup.exposition.warm(limit=10) == 1
+    setup.check()
+    assert formatted == ["rm-a"]
+
+
+async def test_served_in_chunks_compressed_with_the_configured_headers() -> None:
+    import gzip
+
+    import aiohttp
+    from aiohttp import web
+
+    from exporter.web import make_app
+    from exporter.webconfig import WebConfig, middleware
+
+    setup = Setup()
+    fleet(setup)
+    more = [Target(f"rm-x{n}", "cn-hangzhou") for n in range(300)]  # text for many chunks
+    setup.state.sync_targets([*(i.target for i in setup.state.instances.values()), *more])
+    for target in more:
+        polled(setup.state.instances[target.instance_id], replace(BASE, backup_id="7"))
+    headers = WebConfig(headers={"X-Content-Type-Options": "nosniff"})
+    app = make_app(
+        setup.registry,
+        ready=lambda: True,
+        render=setup.exposition.render,
+        middlewares=[middleware(headers)],
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    accept = "application/openmetrics-text;version=1.0.0"
+    try:
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            ask = {"Accept": accept, "Accept-Encoding": "gzip"}
+            async with session.get(url, headers=ask) as response:
+                assert response.headers["Content-Encoding"] == "gzip"
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
+                assert response.headers["Content-Type"] == choose_encoder(accept)[1]
+                body = gzip.decompress(await response.read())
+            async with session.get(url, headers={"Accept-Encoding": "identity"}) as response:
+                plain = await response.read()
+    finally:
+        await runner.cleanup()
+    assert len(body) > 200_000
+    assert body == choose_encoder(accept)[0](setup.registry)
+    assert plain == choose_encoder("")[0](setup.registry)
