@@ -8,6 +8,7 @@ Gauges). This process drives them and measures; see bench/README.md for the meth
 
     python -m bench.scale [--sizes 1000,10000] [--rate 400] [--latency 0.03] [--interval 60]
                           [--cycles 2] [--out bench/scale-results.json] [--profile DIR]
+                          [--exporter-tree DIR]
 
 Run it from the repository root. Phases, for each size:
 
@@ -27,6 +28,7 @@ import math
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -166,9 +168,11 @@ class Run:
         self.peak_rss: dict[str, float] = defaultdict(float)
         self.profile = Path(args.profile) / f"exporter-{instances}.prof" if args.profile else None
 
-    async def spawn(self, *argv: str, stdout: int | None = None) -> asyncio.subprocess.Process:
+    async def spawn(
+        self, *argv: str, stdout: int | None = None, cwd: Path = REPO
+    ) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *argv, cwd=REPO, stdout=stdout, stderr=asyncio.subprocess.STDOUT
+            sys.executable, *argv, cwd=cwd, stdout=stdout, stderr=asyncio.subprocess.STDOUT
         )
         self.processes.append(process)
         return process
@@ -196,6 +200,8 @@ class Run:
             *profiler,
             *("-m", "exporter", "--config.file", str(config), "--log.level", "warn"),
             *("--web.listen-address", self.exporter_url.removeprefix("http://")),
+            # `python -m exporter` imports the package from the working directory first.
+            cwd=Path(self.args.exporter_tree),
         )
         self.pid = exporter.pid
         self.started = time.monotonic()
@@ -438,6 +444,26 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def commit_of(tree: Path) -> str:
+    """The commit checked out in ``tree`` (with ``+dirty`` when it has changes), or ``unknown``."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
@@ -449,11 +475,22 @@ def main() -> None:
     parser.add_argument("--scrape-every", type=float, default=1.0, help="seconds between scrapes")
     parser.add_argument("--out", default="bench/scale-results.json")
     parser.add_argument(
+        "--exporter-tree",
+        default=str(REPO),
+        metavar="DIR",
+        help="run the exporter from this checkout (e.g. a git worktree of an older commit, for "
+        "before/after figures); the simulator, the baseline and this driver stay the same",
+    )
+    parser.add_argument(
         "--profile",
         metavar="DIR",
         help="run the exporter under cProfile; keep its profile and the request log in DIR",
     )
     args = parser.parse_args()
+    # The exporter may run in another checkout: paths given to it must not be relative.
+    args.exporter_tree = str(Path(args.exporter_tree).resolve())
+    if args.profile:
+        args.profile = str(Path(args.profile).resolve())
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
         began = time.monotonic()
@@ -461,7 +498,9 @@ def main() -> None:
         result["bench_wall_s"] = time.monotonic() - began
         print(json.dumps({k: v for k, v in result.items()}, indent=1)[:4000], flush=True)
         results.append(result)
-    Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    # The commit measured, not the checkout's path: results are meant to be shared.
+    recorded = {**vars(args), "exporter_tree": commit_of(Path(args.exporter_tree))}
+    Path(args.out).write_text(json.dumps({"args": recorded, "results": results}, indent=1))
     print(table(results, args))
 
 

@@ -248,7 +248,10 @@ class Exporter:
         scrape would not (only when the work is done), so it stays off the injected clock."""
         while True:
             await asyncio.sleep(FORMAT_EVERY)
-            self._exposition.warm(FORMAT_BATCH)
+            try:
+                self._exposition.warm(FORMAT_BATCH)
+            except Exception:  # a scrape formats what is left; keep the chore alive
+                log.exception("cannot format /metrics lines ahead of the scrape")
 
     def _update(self) -> None:
         """Polls exactly the merged static and discovered targets (static wins)."""

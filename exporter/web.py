@@ -11,7 +11,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 Render = Callable[[str, Sequence[str]], tuple[Sequence[bytes], str]]
-CHUNK_BYTES = 64 * 1024
+# Large enough that each chunk's trip to aiohttp's compression thread is worth it (64 KiB made
+# the median scrape 50% slower at 10,000 instances: bench/README.md), small next to the body.
+CHUNK_BYTES = 1024 * 1024
 
 
 async def _chunks(pieces: Sequence[bytes], size: int) -> AsyncIterator[bytes]:
@@ -31,8 +33,9 @@ async def _chunks(pieces: Sequence[bytes], size: int) -> AsyncIterator[bytes]:
 def metrics_handler(render: Render) -> Handler:
     """Serves what ``render`` gives, the way the library's aiohttp handler serves a registry:
     the Accept header picks the format, ``name[]`` filters, aiohttp compresses (gzip when
-    asked, in a worker thread). The body goes out in chunks, so a large fleet's text is never
-    held, or compressed, in one piece."""
+    asked, in a worker thread). The body goes out in chunks of about ``CHUNK_BYTES``: the
+    pieces ``render`` gives are not joined into one copy of a large fleet's text, nor
+    compressed in one go."""
 
     async def metrics(request: web.Request) -> web.Response:
         accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))

@@ -257,7 +257,9 @@ def test_warming_formats_changed_instances_ahead_of_the_scrape(
     assert formatted == ["rm-a"]
 
 
-async def test_served_in_chunks_compressed_with_the_configured_headers() -> None:
+async def test_served_in_chunks_compressed_with_the_configured_headers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import gzip
 
     import aiohttp
@@ -266,6 +268,7 @@ async def test_served_in_chunks_compressed_with_the_configured_headers() -> None
     from exporter.web import make_app
     from exporter.webconfig import WebConfig, middleware
 
+    monkeypatch.setattr("exporter.web.CHUNK_BYTES", 16 * 1024)  # many chunks from a small fleet
     setup = Setup()
     fleet(setup)
     more = [Target(f"rm-x{n}", "cn-hangzhou") for n in range(300)]  # text for many chunks
@@ -294,9 +297,15 @@ async def test_served_in_chunks_compressed_with_the_configured_headers() -> None
                 assert response.headers["Content-Type"] == choose_encoder(accept)[1]
                 body = gzip.decompress(await response.read())
             async with session.get(url, headers={"Accept-Encoding": "identity"}) as response:
-                plain = await response.read()
+                assert response.headers["Transfer-Encoding"] == "chunked"  # streamed
+                parts, chunks = [], 0
+                async for data, end_of_chunk in response.content.iter_chunks():
+                    parts.append(data)
+                    chunks += end_of_chunk
+                plain = b"".join(parts)
     finally:
         await runner.cleanup()
     assert len(body) > 200_000
+    assert chunks >= 10  # about one per 16 KiB (a piece may be larger): not sent in one go
     assert body == choose_encoder(accept)[0](setup.registry)
     assert plain == choose_encoder("")[0](setup.registry)
