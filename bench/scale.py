@@ -83,6 +83,7 @@ def percentile(values: list[float], q: float) -> float:
 class Scrapes:
     seconds: list[float] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
+    samples: list[int] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         if not self.seconds:
@@ -212,14 +213,22 @@ class Run:
             self.peak_rss[self.phase] = max(self.peak_rss[self.phase], rss)
             await asyncio.sleep(0.2)
 
-    async def scrape(self, session: aiohttp.ClientSession, url: str, into: Scrapes) -> None:
+    async def scrape(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        into: Scrapes,
+        headers: dict[str, str] = SCRAPE_HEADERS,
+    ) -> None:
         began = time.perf_counter()
-        async with session.get(url + "/metrics", headers=SCRAPE_HEADERS) as response:
+        async with session.get(url + "/metrics", headers=headers) as response:
             body = await response.read()  # still compressed: the session does not decompress
             if response.status != 200:
                 raise RuntimeError(f"{url}: HTTP {response.status}")
         into.seconds.append(time.perf_counter() - began)
         into.sizes.append(len(body))
+        if headers is PLAIN_HEADERS:  # uncompressed text: count the sample lines
+            into.samples.append(sum(1 for line in body.splitlines() if not line.startswith(b"#")))
 
     async def every(
         self, seconds: float, action: Callable[[], Any], until: Callable[[], bool]
@@ -229,10 +238,21 @@ class Run:
             await action()
             await asyncio.sleep(max(0.0, seconds - (time.monotonic() - began)))
 
-    async def requests(self, session: aiohttp.ClientSession) -> list[list[Any]]:
-        async with session.get(self.sim_url + "/bench/requests") as response:
+    async def requests(self, session: aiohttp.ClientSession, start: int = 0) -> list[list[Any]]:
+        async with session.get(self.sim_url + f"/bench/requests?from={start}") as response:
             rows: list[list[Any]] = await response.json()
         return rows
+
+    async def policies_read(self, session: aiohttp.ClientSession, deadline: float) -> float:
+        """Waits until the simulator has answered DescribeBackupPolicy for every instance (or
+        the deadline passes); returns how long after the start that was."""
+        seen, mark = 0, 0
+        while seen < self.instances and time.monotonic() < deadline:
+            rows = await self.requests(session, mark)
+            mark += len(rows)
+            seen += sum(1 for row in rows if row[1] == "DescribeBackupPolicy" and row[6] == "OK")
+            await asyncio.sleep(1.0)
+        return time.monotonic() - self.started
 
     async def measure(self, session: aiohttp.ClientSession) -> None:
         args, result, pid, interval = self.args, self.result, self.pid, self.args.interval
@@ -272,8 +292,11 @@ class Run:
             "scrapes": first.summary(),
         }
 
-        # The baseline gets the same samples, read in the classic text format.
+        # The baseline gets the same samples, read in the classic text format, once every
+        # instance's backup policy has been read too: the exporter reads policies after the
+        # first poll, and their series are part of what it serves from then on.
         self.phase = "steady"
+        result["policies_read_s"] = await self.policies_read(session, ready_at + 2 * interval)
         async with session.get(self.exporter_url + "/metrics", headers=PLAIN_HEADERS) as r:
             (self.tmp / "samples.txt").write_bytes(await r.read())
         baseline = await self.spawn(
@@ -284,6 +307,9 @@ class Run:
         assert baseline.stdout is not None
         result["samples"] = int((await baseline.stdout.readline()).split()[1])
         await asyncio.sleep(max(0.0, ready_at + interval / 2 - time.monotonic()))
+        after = Scrapes()  # the exporter's own count, just before phase 2
+        await self.scrape(session, self.exporter_url, after, headers=PLAIN_HEADERS)
+        result["exporter_samples"] = after.samples[0]
 
         # Phase 2: steady state, the exporter and the baseline scraped alternately.
         ours, theirs = Scrapes(), Scrapes()
@@ -383,7 +409,15 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         "| measure | " + " | ".join(f"{r['instances']} instances" for r in results) + " |",
         "|---|" + "---:|" * len(results),
-        row("samples per scrape", lambda r: str(r["samples"])),
+        row("samples per scrape (baseline)", lambda r: str(r["samples"])),
+        row(
+            "samples per scrape (exporter, as phase 2 starts)",
+            lambda r: str(r.get("exporter_samples", "not measured")),
+        ),
+        row(
+            "every backup policy read (s after start)",
+            lambda r: f"{r['policies_read_s']:.0f}" if "policies_read_s" in r else "not measured",
+        ),
         row(
             f"first poll: calls per instance (floor {FLOOR})",
             lambda r: f"{r['first_poll']['calls_per_instance']:.3f}",
