@@ -480,20 +480,17 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
 
 def commit_of(tree: Path) -> str:
     """The commit checked out in ``tree`` (with ``+dirty`` when it has changes), or ``unknown``."""
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise OSError(run.stderr)
+        return run.stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except OSError:
         return "unknown"
     return head + ("+dirty" if dirty else "")
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.parser import text_string_to_metric_families
+
+from bench.serve import serve_until_signalled
 
 
 def build_registry(text: str) -> tuple[CollectorRegistry, int]:
@@ -45,16 +46,7 @@ def build_registry(text: str) -> tuple[CollectorRegistry, int]:
 async def serve(registry: CollectorRegistry, count: int, port: int) -> None:
     app = web.Application()
     app.router.add_get("/metrics", make_aiohttp_handler(registry))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    print(f"ready {count}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(app, port, f"ready {count}")
 
 
 def main() -> None:

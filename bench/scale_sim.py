@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import time
 from pathlib import Path
 
 from aiohttp import web
 
+from bench.serve import serve_until_signalled
 from exporter.simulator import Faults, Fleet, SimulatedRds
 
 KEY_ID, SECRET = "LTAI5tScaleBenchKey00000", "scale-bench-secret-000000"
@@ -45,16 +45,7 @@ async def serve(fleet: Fleet, latency: float, port: int) -> None:
         return web.Response(body=json.dumps(rows).encode(), content_type="application/json")
 
     app.router.add_get("/bench/requests", requests)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    print(f"ready {len(fleet.instances)}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(app, port, f"ready {len(fleet.instances)}")
 
 
 def main() -> None:
