@@ -24,6 +24,18 @@ INTERVAL = 300.0
 Samples = dict[str, dict[frozenset[tuple[str, str]], float]]
 
 
+async def scrape(session: aiohttp.ClientSession, url: str) -> Samples:
+    """Every sample of an exporter's /metrics at ``url``, by name and then by label set."""
+    async with session.get(url + "/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
+    return samples
+
+
 def key(**labels: str) -> frozenset[tuple[str, str]]:
     return frozenset(labels.items())
 
@@ -41,14 +53,7 @@ class Harness:
         return self.sim.fleet
 
     async def scrape(self) -> Samples:
-        async with self.session.get(self.url + "/metrics") as response:
-            assert response.status == 200
-            text = await response.text()
-        samples: Samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
-        return samples
+        return await scrape(self.session, self.url)
 
     async def advance(self, seconds: float) -> None:
         await self.clock.advance(seconds)

@@ -165,11 +165,8 @@ def test_changes_show_at_the_next_scrape() -> None:
     setup.check()
 
 
-def test_instances_are_formatted_again_only_when_they_change(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    setup = Setup()
-    fleet(setup)
+def count_formatting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the instances formatted from now on, in order."""
     formatted: list[str] = []
     original = exposition.render_instance
 
@@ -178,6 +175,15 @@ def test_instances_are_formatted_again_only_when_they_change(
         original(families, instance)  # type: ignore[arg-type]
 
     monkeypatch.setattr(exposition, "render_instance", counting)
+    return formatted
+
+
+def test_instances_are_formatted_again_only_when_they_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup = Setup()
+    fleet(setup)
+    formatted = count_formatting(monkeypatch)
     setup.check()
     assert sorted(formatted) == ["rm-a", "rm-b", "rm-failing", "rm-never"]
     formatted.clear()
@@ -236,14 +242,7 @@ def test_warming_formats_changed_instances_ahead_of_the_scrape(
 ) -> None:
     setup = Setup()
     fleet(setup)
-    formatted: list[str] = []
-    original = exposition.render_instance
-
-    def counting(families: object, instance: InstanceState) -> None:
-        formatted.append(instance.target.instance_id)
-        original(families, instance)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(exposition, "render_instance", counting)
+    formatted = count_formatting(monkeypatch)
     assert setup.exposition.warm(limit=3) == 3
     assert setup.exposition.warm(limit=3) == 1
     assert setup.exposition.warm(limit=3) == 0

@@ -18,7 +18,6 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli import summarize
 from exporter.clock import ManualClock
@@ -26,6 +25,7 @@ from exporter.config import parse_config
 from exporter.service import Exporter, targets_from_config
 from exporter.sharding import Shard, jump_hash, shard_of
 from exporter.simulator import Fleet, SimulatedRds
+from tests.harness import Samples, scrape
 from tests.helpers import NOW
 from tests.test_cli import run_cli
 
@@ -142,20 +142,6 @@ def test_the_statefulset_gives_each_pod_its_ordinal_and_the_replica_count() -> N
 
 
 # ----- Two replicas against one simulator -------------------------------------------------------
-
-
-Samples = dict[str, dict[frozenset[tuple[str, str]], float]]
-
-
-async def scrape(session: aiohttp.ClientSession, url: str) -> Samples:
-    async with session.get(url + "/metrics") as response:
-        assert response.status == 200
-        text = await response.text()
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
-    return samples
 
 
 def polled(samples: Samples) -> set[str]:
