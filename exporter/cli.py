@@ -14,6 +14,8 @@ from prometheus_client import disable_created_metrics
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, format_duration, load_config
+from exporter.discovery import listing_filters
+from exporter.httpserver import raise_open_files_limit
 from exporter.logs import LEVELS, setup_logging
 from exporter.poller import plan_windows, poll_range
 from exporter.service import Exporter, poll_settings, serve
@@ -172,9 +174,15 @@ def summarize(config: Config, shard: Shard | None = None) -> list[str]:
         f"({steady_calls / polling.interval:.2f}/s against a rate limit of {api.rate_limit:g}/s)",
     ]
     for entry in discovery:
+        listings = len(listing_filters(entry))  # several tags: one listing per pair
+        calls = (
+            "one DescribeDBInstances call per 100 instances found"
+            if listings == 1
+            else f"{listings} DescribeDBInstances listings (one per tag), each one call per 100 "
+            "instances it finds"
+        )
         lines.append(
-            f"discovery: account {entry.account}, region {entry.region}: one "
-            f"DescribeDBInstances call per 100 instances found, every "
+            f"discovery: account {entry.account}, region {entry.region}: {calls}, every "
             f"{format_duration(entry.refresh)}; vanished instances kept for "
             f"{format_duration(entry.grace)}"
         )
@@ -208,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # *_created series add nothing our alerts or dashboards use, and double the output.
     disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
     setup_logging(args.log_level, args.log_format)
+    raise_open_files_limit()  # before any socket: clients, API calls and the log share it
     try:
         host, port = parse_listen_address(args.listen)
         check_telemetry_path(args.telemetry_path)
@@ -222,8 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             web_config = load_web_config(args.web_config_file)
         except ConfigError as err:
+            file_prefix = f"{args.web_config_file}: "
             for problem in err.problems:
-                print(f"{args.web_config_file}: {problem}", file=sys.stderr)
+                # Problems with a key get the file's name; those with the file have it.
+                prefix = "" if problem.startswith(file_prefix) else file_prefix
+                print(f"{prefix}{problem}", file=sys.stderr)
             return 1
     ssl_context = web_config.tls.context() if web_config and web_config.tls else None
     if args.demo:
@@ -231,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_demo(host, port, args.telemetry_path, web_config, ssl_context)
     try:
+        # Bounded: a regular file of at most 1 MiB, read within 10 s (exporter.filesafe).
         config = load_config(args.config_file, os.environ)
     except ConfigError as err:
         # One line per problem, each naming its key path (file-level ones name the file).

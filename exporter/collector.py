@@ -41,37 +41,39 @@ class Families:
         policy = self.policy_source
         self.last_success = GaugeMetricFamily(
             PREFIX + "backup_last_success_timestamp_seconds",
-            f"BackupEndTime of the newest successful backup within lookback ({src}).",
+            "BackupEndTime of the newest restorable backup within lookback (BackupStatus "
+            f"Success and IsAvail not 0) ({src}).",
             labels=by_type,
         )
         self.age = GaugeMetricFamily(
             PREFIX + "backup_last_success_age_seconds",
-            f"Seconds since the newest successful backup ended, at scrape time ({src}).",
+            f"Seconds since the newest restorable backup ended, at scrape time ({src}).",
             labels=by_type,
         )
         self.size = GaugeMetricFamily(
             PREFIX + "backup_last_success_size_bytes",
-            f"BackupSize of the newest successful backup ({src}).",
+            f"BackupSize of the newest restorable backup ({src}).",
             labels=by_type,
         )
         self.duration = GaugeMetricFamily(
             PREFIX + "backup_last_success_duration_seconds",
-            f"End minus start of the newest successful backup ({src}).",
+            f"End minus start of the newest restorable backup ({src}).",
             labels=by_type,
         )
         self.available = GaugeMetricFamily(
             PREFIX + "backup_last_success_available",
-            f"IsAvail of the newest successful backup; 0 = cannot be used to restore ({src}).",
+            "IsAvail of the newest restorable backup: always 1, as backups with IsAvail 0 are "
+            f"not restore points (see backup_unusable_sets) ({src}).",
             labels=by_type,
         )
         self.consistent = GaugeMetricFamily(
             PREFIX + "backup_last_success_consistent_timestamp_seconds",
-            f"ConsistentTime of the newest successful backup, when the API gives one ({src}).",
+            f"ConsistentTime of the newest restorable backup, when the API gives one ({src}).",
             labels=by_type,
         )
         self.success_info = InfoMetricFamily(
             PREFIX + "backup_last_success",
-            f"What the newest successful backup was: method, mode, initiator, storage ({src}).",
+            f"What the newest restorable backup was: method, mode, initiator, storage ({src}).",
             labels=by_type,
         )
         self.last_status = GaugeMetricFamily(
@@ -82,6 +84,23 @@ class Families:
         self.last_failure = GaugeMetricFamily(
             PREFIX + "backup_last_failure_timestamp_seconds",
             f"BackupEndTime (else start) of the newest failed backup within lookback ({src}).",
+            labels=by_type,
+        )
+        self.last_automated = GaugeMetricFamily(
+            PREFIX + "backup_last_automated_success_timestamp_seconds",
+            "BackupEndTime of the newest restorable backup taken by the schedule (BackupMode "
+            f"Automated), which a manual backup cannot stand in for ({src}).",
+            labels=by_type,
+        )
+        self.last_unusable = GaugeMetricFamily(
+            PREFIX + "backup_last_unusable_timestamp_seconds",
+            "BackupEndTime of the newest backup that succeeded but cannot be restored from "
+            f"(IsAvail 0) ({src}).",
+            labels=by_type,
+        )
+        self.unusable_sets = GaugeMetricFamily(
+            PREFIX + "backup_unusable_sets",
+            f"Successful backups within lookback that cannot be restored from (IsAvail 0) ({src}).",
             labels=by_type,
         )
         self.sets = GaugeMetricFamily(
@@ -100,6 +119,12 @@ class Families:
             f"({src}).",
             labels=by_type,
         )
+        self.skipped = GaugeMetricFamily(
+            PREFIX + "backup_skipped_records",
+            "Backup records read within lookback that were skipped: unreadable (no id, start "
+            f"time or status) or impossible (dated in the future) ({src}).",
+            labels=["instance_id"],
+        )
         self.snapshot_chain = GaugeMetricFamily(
             PREFIX + "backup_snapshot_chain_bytes",
             f"TotalEcsSnapshotSize: size of the instance's snapshot chain ({src}).",
@@ -107,7 +132,8 @@ class Families:
         )
         self.instance_info = InfoMetricFamily(
             PREFIX + "instance",
-            f"Instance metadata, a join target for names and labels ({src}).",
+            "Instance metadata from the configuration and DescribeDBInstances (discovery), a "
+            "join target for names and labels.",
         )
         self.collect_success = GaugeMetricFamily(
             PREFIX + "backup_collect_success",
@@ -152,11 +178,15 @@ class Families:
             self.available,
             self.consistent,
             self.success_info,
+            self.last_automated,
+            self.last_unusable,
+            self.unusable_sets,
             self.last_status,
             self.last_failure,
             self.sets,
             self.failed_sets,
             self.failures,
+            self.skipped,
             self.snapshot_chain,
             self.instance_info,
             self.collect_success,
@@ -246,6 +276,7 @@ def rendered_state(instance: InstanceState) -> tuple[object, ...]:
         instance.engine,
         instance.engine_version,
         instance.collect_success,
+        len(instance.skipped),
         *instance.failures_total.items(),
     )
 
@@ -275,12 +306,14 @@ def render_instance(f: Families, instance: InstanceState) -> None:
         return
     if instance.snapshot_chain_bytes is not None:
         f.snapshot_chain.add_metric([iid], float(instance.snapshot_chain_bytes))
+    f.skipped.add_metric([iid], float(len(instance.skipped)))
     for backup_type, total in sorted(instance.failures_total.items()):
         f.failures.add_metric([iid, backup_type], float(total))
         summary = instance.summaries.get(backup_type)
         if summary is None:
             f.sets.add_metric([iid, backup_type], 0.0)
             f.failed_sets.add_metric([iid, backup_type], 0.0)
+            f.unusable_sets.add_metric([iid, backup_type], 0.0)
     for backup_type, summary in sorted(instance.summaries.items()):
         _render_type(f, iid, backup_type, summary)
 
@@ -337,6 +370,11 @@ def _render_type(f: Families, iid: str, backup_type: str, summary: TypeSummary) 
     labels = [iid, backup_type]
     f.sets.add_metric(labels, float(summary.sets))
     f.failed_sets.add_metric(labels, float(summary.failed_sets))
+    f.unusable_sets.add_metric(labels, float(summary.unusable_sets))
+    if summary.last_unusable is not None and summary.last_unusable.end is not None:
+        f.last_unusable.add_metric(labels, summary.last_unusable.end)
+    if summary.last_automated is not None and summary.last_automated.end is not None:
+        f.last_automated.add_metric(labels, summary.last_automated.end)
     if summary.last_completed is not None:
         f.last_status.add_metric(labels, 1.0 if summary.last_completed.succeeded else 0.0)
     failure = summary.last_failure

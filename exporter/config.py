@@ -26,6 +26,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from exporter.aliyun.endpoints import REGION_PLACEHOLDER
+from exporter.filesafe import (
+    MAX_FILE_BYTES,
+    READ_TIMEOUT,
+    UnreadableFile,
+    read_bounded,
+    read_regular_file,
+)
+
 __all__ = [
     "ENGINES",
     "INSTANCE_STATUSES",
@@ -44,6 +53,7 @@ __all__ = [
     "StaticCredentials",
     "format_duration",
     "load_config",
+    "load_yaml_file",
     "parse_config",
     "parse_duration",
 ]
@@ -71,6 +81,7 @@ INSTANCE_STATUSES = (
     "Released",
 )
 PAGE_SIZES = (30, 50, 100)
+MIN_RESPONSE_BYTES = 1024 * 1024  # api.max_response_bytes below this would refuse real pages
 MAX_DISCOVERY_TAGS = 5  # DescribeDBInstances accepts at most five tag pairs
 
 # Label names the exporter sets itself (SPEC.md metrics table, the info metric's likely extras,
@@ -144,11 +155,14 @@ class FrozenMap(Mapping[str, str]):
 
 @dataclass(frozen=True)
 class ApiConfig:
-    endpoint: str | None = None  # "https://host[:port]", normalised; None = derived from region
+    # "https://host[:port]", normalised; the host may hold {region}, filled in with each
+    # instance's region at call time. None = the SDK's endpoint for the region.
+    endpoint: str | None = None
     timeout: float = 10.0  # seconds, per HTTP request
     rate_limit: float = 10.0  # requests per second, whole process
     concurrency: int = 8  # requests in flight
     retries: int = 4  # per request
+    max_response_bytes: int = 8 * 1024 * 1024  # per answer, compressed and inflated
 
 
 @dataclass(frozen=True)
@@ -203,7 +217,7 @@ class AccountConfig:
     credentials: StaticCredentials | None  # None: the standard Alibaba Cloud credential chain
     instances: tuple[InstanceConfig, ...] = ()
     discovery: tuple[DiscoveryConfig, ...] = ()
-    endpoint: str | None = None  # overrides api.endpoint for this account's calls
+    endpoint: str | None = None  # overrides api.endpoint for this account's calls (same form)
 
 
 @dataclass(frozen=True)
@@ -299,8 +313,44 @@ def format_duration(seconds: float) -> str:
 # Loading
 
 
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+_TIMESTAMP_TAG = _YAML_TAG_PREFIX + "timestamp"
+_NUMBER_TAGS = (_YAML_TAG_PREFIX + "int", _YAML_TAG_PREFIX + "float")
+# No setting needs more (2**63 has 19 digits); a huge one would cost quadratic time to convert
+# and could not even be printed back in a message (Python's 4300-digit limit).
+_MAX_INTEGER_CHARS = 100
+_MAX_PROBLEMS = 100  # a broken megabyte can hold 500,000; the first ones are what helps
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """The safe loader, refusing a key written twice in one mapping (YAML forbids it)."""
+    """The safe loader, refusing a key written twice in one mapping (YAML forbids it).
+
+    Plain scalars that YAML 1.1 reads as dates or as base-60 numbers stay strings: ``id:
+    2001-02-30`` is an id (not an invalid date), and ``interval: 1:30`` is a duration refused
+    as such (not 90 seconds). A value that cannot be built (an integer too long, a bad
+    ``!!float``) is a located error, never a ValueError from deep inside the library.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        if tag == _TIMESTAMP_TAG or (tag in _NUMBER_TAGS and ":" in value):
+            return str(self.DEFAULT_SCALAR_TAG)
+        return tag
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        tag = str(node.tag).replace(_YAML_TAG_PREFIX, "!!")
+        if tag == "!!int" and isinstance(node.value, str) and len(node.value) > _MAX_INTEGER_CHARS:
+            raise yaml.constructor.ConstructorError(
+                problem=f"integer longer than {_MAX_INTEGER_CHARS} characters "
+                "(quote it if it is text)",
+                problem_mark=node.start_mark,
+            )
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError):  # not quoted: the value may be a secret
+            raise yaml.constructor.ConstructorError(
+                problem=f"not a valid {tag} value", problem_mark=node.start_mark
+            ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         first: dict[object, yaml.Node] = {}
@@ -320,21 +370,55 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_config(path: str | os.PathLike[str], environ: Mapping[str, str]) -> Config:
-    """Read, parse and check the YAML file at ``path``; raise ConfigError with every problem."""
+def load_config(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str],
+    *,
+    timeout: float = READ_TIMEOUT,
+    read: Callable[[str, int], bytes] = read_regular_file,
+) -> Config:
+    """Read, parse and check the YAML file at ``path``; raise ConfigError with every problem
+    (at most the first hundred, then how many more).
+
+    Only a regular file of at most :data:`MAX_FILE_BYTES` is read, and the read is given up
+    after ``timeout`` seconds (:func:`exporter.filesafe.read_bounded`; ``read`` is for tests).
+    """
     name = os.fspath(path)
+    data = load_yaml_file(name, timeout=timeout, read=read)
     try:
-        with open(name, "rb") as file:
-            raw = file.read()
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
+        return parse_config(data, environ, source=name)
+    except ConfigError as err:
+        if len(err.problems) <= _MAX_PROBLEMS:
+            raise
+        more = len(err.problems) - _MAX_PROBLEMS
+        raise ConfigError(
+            [*err.problems[:_MAX_PROBLEMS], f"{name}: {more} more problems not shown"]
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{name}: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # e.g. a ${VAR} holding a 5,000-digit number
+        raise ConfigError(f"{name}: cannot check a value ({type(exc).__name__})") from None
+
+
+def load_yaml_file(
+    name: str,
+    *,
+    timeout: float = READ_TIMEOUT,
+    read: Callable[[str, int], bytes] = read_regular_file,
+) -> object:
+    """The one YAML document in the file, read as :func:`load_config` reads it; every problem
+    raises a ConfigError of one ``name: problem`` line. Also used for ``--web.config.file``."""
+    try:
+        raw = read_bounded(name, MAX_FILE_BYTES, timeout, read)
+    except UnreadableFile as exc:
+        raise ConfigError(f"{name}: {exc.reason}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"{name}: line {line}: invalid YAML: not UTF-8 text") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         raise ConfigError(f"{name}: {_yaml_problem(exc)}") from None
     except yaml.reader.ReaderError as exc:  # a control character, given text input
@@ -350,7 +434,8 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str]) -> Con
         raise ConfigError(f"{name}: invalid YAML ({type(exc).__name__})") from None
     except RecursionError:
         raise ConfigError(f"{name}: invalid YAML: nested too deeply") from None
-    return parse_config(data, environ, source=name)
+    except (ValueError, OverflowError) as exc:  # the loader locates these; just in case
+        raise ConfigError(f"{name}: invalid YAML ({type(exc).__name__})") from None
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
@@ -401,7 +486,7 @@ class _Unresolved(enum.Enum):
 
 _TOP_KEYS = ("api", "credentials", "polling", "instances", "discovery", "accounts")
 _ACCOUNT_KEYS = ("name", "credentials", "endpoint", "instances", "discovery")
-_API_KEYS = ("endpoint", "timeout", "rate_limit", "concurrency", "retries")
+_API_KEYS = ("endpoint", "timeout", "rate_limit", "concurrency", "retries", "max_response_bytes")
 _CREDENTIAL_KEYS = ("access_key_id", "access_key_secret", "security_token")
 _POLLING_KEYS = ("interval", "lookback", "window", "overlap", "page_size", "policy_refresh")
 _INSTANCE_KEYS = ("id", "region", "labels")
@@ -730,6 +815,8 @@ class _Checker:
         return tuple(result)
 
     def endpoint(self, path: str, value: object) -> str | None:
+        """``scheme://host[:port]``, normalised. The host may hold ``{region}`` (e.g.
+        ``https://rds-vpc.{region}.aliyuncs.com``), filled in with each instance's region."""
         text = self.string(path, value)
         if text is None:
             return None
@@ -738,6 +825,10 @@ class _Checker:
             return None  # e.g. ${RDS_ENDPOINT} set to "": use the region's endpoint
         if "@" in text:  # not quoted: it may hold a password
             self.error(path, "must not contain a user name or password")
+            return None
+        problem = _template_problem(text)
+        if problem is not None:
+            self.error(path, problem)
             return None
         message = f"must be an http(s) URL like https://rds.aliyuncs.com, got {_quote(text)}"
         try:
@@ -805,12 +896,20 @@ class _Checker:
             fields, "concurrency", "api", lambda p, v: self.integer(p, v, minimum=1)
         )
         retries = self.read(fields, "retries", "api", lambda p, v: self.integer(p, v, minimum=0))
+        # Far above a real page (about 150 KB for 100 backups), so only a broken answer hits it.
+        max_bytes = self.read(
+            fields,
+            "max_response_bytes",
+            "api",
+            lambda p, v: self.integer(p, v, minimum=MIN_RESPONSE_BYTES),
+        )
         return ApiConfig(
             endpoint=endpoint,
             timeout=_default(timeout, defaults.timeout),
             rate_limit=_default(rate_limit, defaults.rate_limit),
             concurrency=_default(concurrency, defaults.concurrency),
             retries=_default(retries, defaults.retries),
+            max_response_bytes=_default(max_bytes, defaults.max_response_bytes),
         )
 
     def polling(self, value: object) -> PollingConfig:
@@ -1094,6 +1193,8 @@ def _as_number(value: object) -> int | float | None:
         return value
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > 100:  # no setting needs more digits; int() of thousands would raise
+            return None
         if _INTEGER_RE.fullmatch(text):
             return int(text)
         if _NUMBER_RE.fullmatch(text):
@@ -1146,3 +1247,35 @@ def _quote(text: str, limit: int = 60) -> str:
 
 def _one_of(names: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
+_PLACEHOLDER_RE = re.compile(r"\{[^{}]*\}")
+_HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME_RE = re.compile(rf"(?:{_HOST_LABEL}\.)*{_HOST_LABEL}")
+_SAMPLE_REGION = "cn-hangzhou"  # what a template is checked with
+
+
+def _template_problem(endpoint: str) -> str | None:
+    """What is wrong with the placeholders of an endpoint, if anything; the URL itself is
+    checked afterwards (``{region}`` passes those checks as part of the host)."""
+    rest = endpoint.replace(REGION_PLACEHOLDER, "")
+    if "{" in rest or "}" in rest:
+        unknown = _PLACEHOLDER_RE.search(rest)
+        what = f"unknown placeholder {unknown.group()}" if unknown else "unmatched brace"
+        return f"{what} in {_quote(endpoint)}: the only placeholder is {REGION_PLACEHOLDER}"
+    if rest == endpoint:
+        return None
+    try:
+        host = urlsplit(endpoint).hostname or ""
+    except ValueError:
+        return None  # not a URL: the URL checks say so
+    if host.count(REGION_PLACEHOLDER) != endpoint.count(REGION_PLACEHOLDER):
+        return f"{REGION_PLACEHOLDER} may only be in the host name, got {_quote(endpoint)}"
+    # Filled in with a region it must still be a host name (every region id is one label's
+    # worth of [a-z0-9-]), so a template that loads gives a valid URL for every instance.
+    if not _HOSTNAME_RE.fullmatch(host.replace(REGION_PLACEHOLDER, _SAMPLE_REGION)):
+        return (
+            f"{REGION_PLACEHOLDER} must make a host name like "
+            f"rds-vpc.{REGION_PLACEHOLDER}.aliyuncs.com, got {_quote(endpoint)}"
+        )
+    return None

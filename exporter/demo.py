@@ -9,6 +9,12 @@ also listed statically, with labels, so the demo shows both and how they merge. 
 are set so the policy-aware stale alert has something to show: the stale instance backs up
 daily (its three-day-old backup is far past 1.5 x 25h), and one healthy instance only once a
 week (its backup may be six days old without being stale).
+
+The simulated API keeps the real API's quirks on. On purpose, the first healthy instance's
+newest full backup (finished ten minutes before the demo starts) succeeded but cannot be used to
+restore (``IsAvail`` 0), so its last usable backup is an older one; any other success may be
+unusable too, about one in thirty, as the generator decides. The third instance (MySQL) lists
+its backup times to the minute (``yyyy-MM-ddTHH:mmZ``), as the API documents them.
 """
 
 from __future__ import annotations
@@ -69,7 +75,11 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
         seed=DEMO_SEED, now=now, history_days=8.0, readonly_fraction=0.0, failure_rate=0.0
     )
     ids = [
-        fleet.add_instance(engine=engine, description=f"demo {engine.lower()} {index}").instance_id
+        fleet.add_instance(
+            engine=engine,
+            description=f"demo {engine.lower()} {index}",
+            minute_precision=True if index == 2 else None,  # a healthy MySQL, to the minute
+        ).instance_id
         for index, engine in enumerate(DEMO_ENGINES)
     ]
     failing = (ids[1], ids[4])
@@ -90,6 +100,12 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
     faults = Faults()
     faults.for_instance(throttled).throttle_rate = 0.3
     healthy = tuple(i for i in ids if i not in (*failing, stale, throttled))
+    # The newest full backup of a healthy instance: it succeeded, but restoring from it would
+    # fail (IsAvail 0); its schedule's earlier backups stay usable. Finished ten minutes
+    # before the start (or just after the schedule's latest), so the first poll sees it.
+    latest = fleet.newest(healthy[0], now=now)
+    end = max(now - 10 * 60, latest.end + 60 if latest else 0.0)
+    fleet.add_backup(healthy[0], start=end - 30 * 60, end=end, available=False)
     roles = DemoRoles(
         healthy=healthy,
         failing=failing,

@@ -4,8 +4,11 @@ Each ``discovery:`` entry is one :class:`DiscoveryLoop`: every ``refresh`` it li
 instances for its account, with its filters, paged to the end. A filter with one value goes to
 the API (``Engine``, ``DBInstanceStatus``, ``DBInstanceType``); several values are one listing
 filtered here, not one call per combination. ``ResourceGroupId`` and ``Tags`` always go to the
-API (tags are not in the response). Read-only replicas are left out unless the entry includes
-them: they keep no backups of their own.
+API (tags are not in the response). The API documents its ``Tags`` filter as matching instances
+that have *any* of the pairs given, and an entry wants those with *all* of them: an entry with
+several pairs makes one listing per pair (the other filters in each) and keeps the instances
+every listing found, which is right whichever way the API matches. Read-only replicas are left
+out unless the entry includes them: they keep no backups of their own.
 
 A failed refresh keeps the last good list. An instance that a successful refresh no longer
 finds is *retiring*: it is still polled, with its series and counters, for ``grace`` (a restart
@@ -37,8 +40,9 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100  # the API's largest
 
 
-def api_filters(entry: DiscoveryConfig) -> dict[str, str]:
-    """DescribeDBInstances parameters for an entry's filters (RegionId and paging aside)."""
+def listing_filters(entry: DiscoveryConfig) -> list[dict[str, str]]:
+    """DescribeDBInstances parameters (RegionId and paging aside) of each listing an entry
+    needs: one, or one per tag pair when it has several."""
     filters: dict[str, str] = {}
     for name, values in (
         ("Engine", entry.engines),
@@ -49,9 +53,11 @@ def api_filters(entry: DiscoveryConfig) -> dict[str, str]:
             filters[name] = values[0]
     if entry.resource_group:
         filters["ResourceGroupId"] = entry.resource_group
-    if entry.tags:
-        filters["Tags"] = json.dumps(dict(entry.tags), separators=(",", ":"), ensure_ascii=False)
-    return filters
+    pairs = [
+        json.dumps({key: value}, separators=(",", ":"), ensure_ascii=False)
+        for key, value in entry.tags.items()
+    ]
+    return [{**filters, "Tags": pair} for pair in pairs] or [filters]
 
 
 def wanted(entry: DiscoveryConfig, instance: DBInstance) -> bool:
@@ -69,15 +75,30 @@ def wanted(entry: DiscoveryConfig, instance: DBInstance) -> bool:
 
 
 async def list_instances(client: RdsClient, entry: DiscoveryConfig) -> list[DBInstance]:
-    """Every instance of the entry's region that passes its filters, in the API's order."""
+    """Every instance of the entry's region that passes its filters, in the API's order (the
+    first listing's, when there are several: those found by every listing)."""
+    first, *others = listing_filters(entry)
+    found = await _listing(client, entry, first)
+    for filters in others:
+        if not found:
+            break  # nothing left that another listing could confirm
+        listed = await _listing(client, entry, filters)
+        found = {key: instance for key, instance in found.items() if key in listed}
+    return list(found.values())
+
+
+async def _listing(
+    client: RdsClient, entry: DiscoveryConfig, filters: dict[str, str]
+) -> dict[str, DBInstance]:
+    """One listing, paged to the end: the instances that pass the entry's filters, by id."""
     found: dict[str, DBInstance] = {}
-    pages = client.iter_db_instance_pages(entry.region, api_filters(entry), page_size=PAGE_SIZE)
+    pages = client.iter_db_instance_pages(entry.region, filters, page_size=PAGE_SIZE)
     async for page in pages:
         for instance in page.items:
             # An instance listed twice (the listing shifted between pages) counts once.
             if wanted(entry, instance):
                 found.setdefault(instance.instance_id, instance)
-    return list(found.values())
+    return found
 
 
 def target_for(entry: DiscoveryConfig, instance: DBInstance) -> Target:
@@ -90,6 +111,7 @@ def target_for(entry: DiscoveryConfig, instance: DBInstance) -> Target:
         engine=instance.engine,
         engine_version=instance.engine_version,
         instance_type=instance.instance_type,
+        created_at=instance.created_at,
     )
 
 
@@ -113,6 +135,7 @@ def merge_targets(static: Sequence[Target], discovered: Iterable[Iterable[Target
                     engine=current.engine or target.engine,
                     engine_version=current.engine_version or target.engine_version,
                     instance_type=current.instance_type or target.instance_type,
+                    created_at=current.created_at or target.created_at,
                 )
     return list(merged.values())
 
@@ -178,7 +201,8 @@ class DiscoveryLoop:
             await self._clock.sleep(anchor + slot * refresh - now)
 
     async def refresh(self) -> None:
-        """One listing; on success the instance set follows it, on failure nothing changes."""
+        """One listing (one per tag pair with several tags); on success the instance set
+        follows it, on failure of any nothing changes."""
         status = self.status
         error: str | None = None
         message = ""

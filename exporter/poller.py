@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from exporter.aliyun.client import RdsClient
 from exporter.aliyun.credentials import CredentialsError
 from exporter.aliyun.errors import ApiError
+from exporter.aliyun.models import BackupsPage, SkippedRecord
 from exporter.clock import Clock
 from exporter.policy import summarize_policy
-from exporter.state import READ_ONLY, FleetState, InstanceState, Target
+from exporter.state import READ_ONLY, FleetState, InstanceState, Target, implausible
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,20 @@ class PollSettings:
     policy_refresh: float = 0.0  # seconds between DescribeBackupPolicy calls; 0 = never
 
 
-def poll_range(now: float, watermark: float | None, settings: PollSettings) -> tuple[float, float]:
+def poll_range(
+    now: float,
+    watermark: float | None,
+    settings: PollSettings,
+    reread_from: float | None = None,
+) -> tuple[float, float]:
     """The minute-aligned [start, end] one poll must cover.
 
     Later polls start at ``watermark - overlap``. When that range is longer than a whole number
     of windows only by scheduling drift (a late wake-up, minute rounding), the overlap gives up
     those few minutes instead of costing one more call, so a steady-state poll is exactly one
-    window; the start never moves past the watermark, so no gap can open.
+    window; the start never moves past the watermark, so no gap can open. ``reread_from``: the
+    start of a window whose records had to be skipped last time; it is read again (within the
+    lookback) until they can be read.
     """
     end = floor_minute(now)
     earliest = floor_minute(now - settings.lookback)
@@ -72,6 +80,8 @@ def poll_range(now: float, watermark: float | None, settings: PollSettings) -> t
         whole_windows = max(1, math.ceil((end - nominal - tolerance) / settings.window))
         trimmed = ceil_minute(end - whole_windows * settings.window)
         start = max(nominal, min(trimmed, floor_minute(watermark)), earliest)
+        if reread_from is not None:
+            start = max(min(start, floor_minute(reread_from)), earliest)
     if end <= start:
         # The API wants EndTime after StartTime: re-read the last whole minute rather than ask
         # about the future, so the watermark (this end) never runs ahead of the clock.
@@ -195,9 +205,10 @@ class Poller:
         settings = self._settings
         now = self._clock.time()
         started = self._clock.monotonic()
-        start, end = poll_range(now, state.watermark, settings)
+        start, end = poll_range(now, state.watermark, settings, state.reread_from)
         cutoff = now - settings.lookback
         error: str | None = None
+        reread_from: float | None = None
         try:
             for window_start, window_end in plan_windows(start, end, settings.window):
                 pages = client.iter_backup_pages(
@@ -208,9 +219,8 @@ class Poller:
                     page_size=settings.page_size,
                 )
                 async for page in pages:
-                    state.merge(page.items, cutoff)
-                    if page.snapshot_chain_bytes is not None:
-                        state.snapshot_chain_bytes = page.snapshot_chain_bytes
+                    if self._fold(state, page, cutoff, now) and reread_from is None:
+                        reread_from = window_start
         except ApiError as err:
             if err.code in INSTANCE_GONE_CODES and target.retiring:
                 log.info(
@@ -231,6 +241,9 @@ class Poller:
                 log.exception("instance %s: unexpected error while polling", target.instance_id)
         else:
             state.watermark = end
+            # Skipped records may have been damaged on the way: read them again next time, or
+            # they would be lost for good once they leave the overlap.
+            state.reread_from = reread_from
             state.baseline_done = True
             state.last_collect_success = self._clock.time()
             if state.last_error is not None:
@@ -242,6 +255,32 @@ class Poller:
         state.last_error = error
         self._observer.observe_poll(target.instance_id, self._clock.monotonic() - started)
         return None
+
+    @staticmethod
+    def _fold(state: InstanceState, page: BackupsPage, cutoff: float, now: float) -> bool:
+        """Merges a page's records that can be true; the others are skipped, counted on
+        ``aliyun_rds_backup_skipped_records`` and logged once each, never failing the poll.
+        Returns whether any was skipped."""
+        kept = []
+        skipped = list(page.skipped)
+        for backup in page.items:
+            problem = implausible(backup, now, state.not_before)
+            if problem is None:
+                kept.append(backup)
+            else:
+                skipped.append(SkippedRecord(backup.backup_id, problem))
+        state.merge(kept, cutoff)
+        if page.snapshot_chain_bytes is not None:
+            state.snapshot_chain_bytes = page.snapshot_chain_bytes
+        for record in skipped:
+            if state.note_skipped(record, now):
+                log.warning(
+                    "instance %s: backup record %s skipped: %s",
+                    state.target.instance_id,
+                    record.key,
+                    record.reason,
+                )
+        return bool(skipped)
 
     def _policy_due(self, state: InstanceState) -> bool:
         # Only after a successful poll: when DescribeBackups fails (a wrong key, a deleted

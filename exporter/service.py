@@ -38,6 +38,8 @@ from exporter.collector import BackupCollector
 from exporter.config import Config, ConfigError, format_duration
 from exporter.discovery import DiscoveryLoop, merge_targets
 from exporter.exposition import FleetExposition
+from exporter.filesafe import run_in_daemon_thread
+from exporter.httpserver import GuardedAppRunner, default_limits
 from exporter.poller import Poller, PollSettings
 from exporter.sharding import Shard
 from exporter.state import DiscoveryStatus, FleetState, Target
@@ -189,6 +191,7 @@ class Exporter:
                 retry=RetryPolicy(retries=api.retries),
                 observer=self.telemetry,
                 rng=self._rng,
+                max_response_bytes=api.max_response_bytes,
             )
             for account in self.config.accounts
         }
@@ -305,11 +308,19 @@ class Exporter:
 async def reload_from(exporter: Exporter, load: Callable[[], Config]) -> bool:
     """SIGHUP: reads the configuration again and applies it, or refuses it and keeps the
     running one (each problem logged on its own line, and the reload gauge says so)."""
+    refused = "reload refused, keeping the running configuration: %s"
     try:
-        config = await asyncio.to_thread(load)  # file I/O stays off the event loop
+        # File I/O stays off the event loop, and off its default executor too: asyncio.run
+        # waits for that one at exit, so a read that hangs (a dead mount) would stop SIGTERM.
+        config = await run_in_daemon_thread(load, "reload")
     except ConfigError as err:
         for problem in err.problems:
-            log.error("reload refused, keeping the running configuration: %s", problem)
+            log.error(refused, problem)
+        exporter.telemetry.reloaded(False, exporter.clock.time())
+        return False
+    except Exception as err:  # a loader bug must not leave the gauge saying all is well
+        # Only the type: the message of an unexpected error could quote a secret.
+        log.error(refused, f"cannot load it ({type(err).__name__})")
         exporter.telemetry.reloaded(False, exporter.clock.time())
         return False
     for warning in config.warnings:
@@ -351,14 +362,27 @@ async def serve(
                 return False
             return await reload_from(exporter, load)
 
+    def finished(task: asyncio.Task[bool]) -> None:
+        reloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Retrieved here, so never "Task exception was never retrieved" instead.
+            log.error("reload failed: %s", type(task.exception()).__name__)
+
     def on_hangup() -> None:
+        if stop.is_set():  # shutting down: nothing to reload into
+            return
         task = asyncio.create_task(reload_once(), name="reload")
         reloads.add(task)
-        task.add_done_callback(reloads.discard)
+        task.add_done_callback(finished)
 
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    runner = web.AppRunner(
-        exporter.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+    # Header and idle timeouts and a connection cap: exporter.httpserver.
+    runner = GuardedAppRunner(
+        exporter.app,
+        default_limits(),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_GRACE,
     )
     async with AsyncExitStack() as stack:
         await runner.setup()
@@ -370,6 +394,8 @@ async def serve(
         log.info("listening on %s://%s:%d", "https" if ssl_context else "http", host or "*", port)
         await stop.wait()
         log.info("shutting down")
+        # A reload in progress does not hold this up: a load waits on a daemon thread, so
+        # cancelling returns at once whatever the file system does.
         for task in list(reloads):
             task.cancel()
         # A reload cut short must be over before the exporter stops for good.

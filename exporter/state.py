@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from exporter.aliyun.models import Backup
+from exporter.aliyun.models import Backup, SkippedRecord
 from exporter.policy import PolicySummary
 
 # Series for these types exist from the first successful poll on, so a counter's first
@@ -17,6 +17,14 @@ from exporter.policy import PolicySummary
 STANDARD_BACKUP_TYPES = ("FullBackup", "IncrementalBackup")
 # DBInstanceType of a read-only replica: it keeps no backups (and no backup policy) of its own.
 READ_ONLY = "Readonly"
+# A record dated further ahead of our clock than this cannot be true (clocks disagree by
+# seconds, not minutes): folded in, a backup "from the year 2999" would look fresh for ever.
+CLOCK_SKEW = 600.0
+# No RDS backup is older than this (2010-01-01, before the service existed).
+EARLIEST_BACKUP = 1_262_304_000.0
+# Skipped records remembered per instance; beyond this the oldest are forgotten, so a peer
+# that sends endless odd records cannot grow the memory.
+MAX_SKIPPED = 1000
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class Target:
     engine: str = ""  # from discovery; backups tell the poller too
     engine_version: str = ""
     instance_type: str = ""  # DBInstanceType from discovery: Primary, Readonly, ...
+    created_at: float | None = None  # CreateTime from discovery: no backup can be older
     retiring: bool = False
     """Discovery no longer finds it; kept (and polled) until its grace period ends."""
 
@@ -41,10 +50,16 @@ class TypeSummary:
     """The newest backups of one backup type, as the collector renders them."""
 
     last_success: Backup | None
+    """The newest *restorable* backup: Success, and IsAvail not 0."""
     last_completed: Backup | None
     last_failure: Backup | None
     sets: int
     failed_sets: int
+    last_unusable: Backup | None = None
+    """The newest Success with IsAvail 0: finished, but cannot be restored from."""
+    unusable_sets: int = 0
+    last_automated: Backup | None = None
+    """The newest restorable backup taken by the schedule (BackupMode not Manual)."""
 
 
 def backup_time(backup: Backup) -> float:
@@ -68,16 +83,32 @@ def summarize(backups: Iterable[Backup]) -> dict[str, TypeSummary]:
     summaries: dict[str, TypeSummary] = {}
     for backup_type, items in grouped.items():
         completed = [b for b in items if b.succeeded or b.failed]
-        successes = [b for b in completed if b.succeeded]
+        restorable = [b for b in completed if b.restorable]
+        unusable = [b for b in completed if b.unusable]
         failures = [b for b in completed if b.failed]
         summaries[backup_type] = TypeSummary(
-            last_success=max(successes, key=_newest_key, default=None),
+            last_success=max(restorable, key=_newest_key, default=None),
             last_completed=max(completed, key=_newest_key, default=None),
             last_failure=max(failures, key=_newest_key, default=None),
             sets=len(completed),
             failed_sets=len(failures),
+            last_unusable=max(unusable, key=_newest_key, default=None),
+            unusable_sets=len(unusable),
+            last_automated=max(
+                (b for b in restorable if b.automated), key=_newest_key, default=None
+            ),
         )
     return summaries
+
+
+def implausible(backup: Backup, now: float, not_before: float) -> str | None:
+    """Why a readable record still cannot be true, or None: dated in the future beyond the
+    clock-skew allowance, or before the instance (or RDS) could have made it."""
+    if any(t is not None and t > now + CLOCK_SKEW for t in (backup.start, backup.end)):
+        return "dated in the future"
+    if backup.start is not None and backup.start < not_before:
+        return "dated before the instance existed"
+    return None
 
 
 def _newest_key(backup: Backup) -> tuple[float, str]:
@@ -95,6 +126,9 @@ class InstanceState:
     """True once a poll succeeded: failures first seen after that are counted."""
     watermark: float | None = None
     """End of the last fully successful poll (epoch seconds, minute-aligned)."""
+    reread_from: float | None = None
+    """Start of the first window whose records were skipped at the last successful poll: the
+    next poll reads again from there (a record damaged on the way is not lost)."""
     snapshot_chain_bytes: int | None = None
     engine: str = ""
     engine_version: str = ""
@@ -108,6 +142,24 @@ class InstanceState:
     policy_due: float = 0.0
     """Monotonic time of the next policy fetch."""
     policy_error: str | None = None
+    skipped: dict[str, float] = field(default_factory=dict)
+    """Records that could not be folded in, by key, with the wall time they were last read."""
+
+    @property
+    def not_before(self) -> float:
+        """The earliest time a backup of this instance can have started."""
+        created = self.target.created_at
+        if created is None:
+            return EARLIEST_BACKUP
+        return max(EARLIEST_BACKUP, created - CLOCK_SKEW)
+
+    def note_skipped(self, record: SkippedRecord, now: float) -> bool:
+        """Remembers a skipped record; True the first time it is seen (log it then)."""
+        new = record.key not in self.skipped
+        if new and len(self.skipped) >= MAX_SKIPPED:
+            del self.skipped[min(self.skipped, key=self.skipped.__getitem__)]
+        self.skipped[record.key] = now
+        return new
 
     def merge(self, backups: Iterable[Backup], cutoff: float) -> int:
         """Folds in backups that started at or after ``cutoff``; returns how many were new.
@@ -137,10 +189,13 @@ class InstanceState:
         return added
 
     def prune(self, cutoff: float) -> None:
-        """Forgets backups that started before the lookback."""
+        """Forgets backups that started before the lookback, and skipped records not read
+        since then."""
         stale = [bid for bid, b in self.backups.items() if started_at(b) < cutoff]
         for backup_id in stale:
             del self.backups[backup_id]
+        for key in [key for key, seen in self.skipped.items() if seen < cutoff]:
+            del self.skipped[key]
 
     def refresh_summaries(self) -> None:
         self.summaries = summarize(self.backups.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter.aliyun.client import DESCRIBE_BACKUPS
+from exporter.aliyun.errors import code_label
 from exporter.poller import CollectObserver
 from exporter.sharding import Shard
 
@@ -19,7 +20,7 @@ class Telemetry(CollectObserver):
         self.api_requests = Counter(
             "aliyun_rds_api_requests",
             "RDS API calls (each HTTP attempt, retries included) by action and outcome; "
-            "code is OK or the API's error Code.",
+            "code is OK, the API's error Code when it is a known one, or other.",
             ["action", "code"],
             registry=registry,
         )
@@ -74,7 +75,8 @@ class Telemetry(CollectObserver):
         self.api_duration.labels(action)
 
     def observe(self, action: str, code: str, seconds: float) -> None:
-        self.api_requests.labels(action, code).inc()
+        # A peer chooses the code: only known codes become label values (bounded cardinality).
+        self.api_requests.labels(action, code_label(code)).inc()
         self.api_duration.labels(action).observe(seconds)
 
     def observe_poll(self, instance_id: str, seconds: float) -> None:

@@ -30,6 +30,37 @@ async def _chunks(pieces: Sequence[bytes], size: int) -> AsyncIterator[bytes]:
         yield b"".join(group)
 
 
+def content_coding(accept_encoding: str) -> web.ContentCoding:
+    """The coding to send for an ``Accept-Encoding`` value, by its q-values (RFC 9110 12.5.3):
+    gzip or deflate if acceptable (``q`` above 0, directly or through ``*``), the higher ``q``
+    first and gzip on a tie; otherwise none. (aiohttp on its own compresses whenever the name
+    appears, ``gzip;q=0`` included.)"""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        name = name.lower()
+        if not name:
+            continue
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0  # a q we cannot read accepts nothing
+        if not 0.0 <= weight <= 1.0:  # also NaN
+            weight = 0.0
+        name = "gzip" if name == "x-gzip" else name  # the same coding (RFC 9110 8.4.1.3)
+        weights[name] = weight
+    best, best_weight = web.ContentCoding.identity, 0.0
+    for coding in (web.ContentCoding.gzip, web.ContentCoding.deflate):
+        weight = weights.get(coding.value, weights.get("*", 0.0))
+        if weight > best_weight:
+            best, best_weight = coding, weight
+    return best
+
+
 def metrics_handler(render: Render) -> Handler:
     """Serves what ``render`` gives, the way the library's aiohttp handler serves a registry:
     the Accept header picks the format, ``name[]`` filters, aiohttp compresses (gzip when
@@ -41,9 +72,12 @@ def metrics_handler(render: Render) -> Handler:
         accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
         pieces, content_type = render(accept, request.query.getall("name[]", []))
         response = web.Response(
-            body=_chunks(pieces, CHUNK_BYTES), headers={"Content-Type": content_type}
+            body=_chunks(pieces, CHUNK_BYTES),
+            headers={"Content-Type": content_type, hdrs.VARY: hdrs.ACCEPT_ENCODING},
         )
-        response.enable_compression()
+        coding = content_coding(",".join(request.headers.getall(hdrs.ACCEPT_ENCODING, [])))
+        if coding is not web.ContentCoding.identity:
+            response.enable_compression(coding)
         return response
 
     return metrics

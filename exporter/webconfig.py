@@ -33,11 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from exporter.config import ConfigError, FrozenMap
+from exporter.config import ConfigError, FrozenMap, load_yaml_file
 
 _TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -97,16 +96,8 @@ class WebConfig:
 def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     """Reads and checks the file; every problem is one ``path: problem`` line in a ConfigError."""
     name = os.fspath(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"{name}: cannot read: {err.strerror or err}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConfigError(f"{name}: {where}invalid YAML") from None
+    # Read as the main configuration is: bounded in size and time, a regular file only.
+    data = load_yaml_file(name)
     base = Path(path).resolve().parent
     return _parse(data if data is not None else {}, base, name)
 
@@ -282,13 +273,19 @@ def _checkpw(password: bytes, hashed: bytes) -> bool:
 
 
 def _decode_basic(header: str | None) -> tuple[str, str] | None:
+    """The user and password of a Basic header; None for anything else, however malformed
+    (a client's bad header is a 401, never an error of ours)."""
     if not header:
         return None
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return None
+    encoded = encoded.strip()
+    # b64decode raises a plain ValueError on non-ASCII text (raw bytes after "Basic").
+    if not encoded.isascii():
+        return None
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
     user, sep, password = decoded.partition(":")

@@ -17,6 +17,7 @@ from exporter.clock import ManualClock
 from exporter.config import parse_config
 from exporter.service import Exporter
 from exporter.simulator import Faults, Fleet, SimulatedRds
+from exporter.simulator.quirks import Quirks
 from tests.helpers import KEY_ID, NOW, SECRET
 
 DAY = 86400.0
@@ -89,8 +90,11 @@ async def running(
     shuffle: bool = True,
     prepare: Callable[[Fleet, Faults], None] | None = None,
     api: dict[str, Any] | None = None,
+    quirks: Quirks | None = None,
     **polling: Any,
 ) -> AsyncIterator[Harness]:
+    """The exporter against a fresh simulator, after its first polls. ``quirks``: the
+    simulator's real-API quirks (all on by default, as in the real API)."""
     state_holder: list[Exporter] = []
 
     def quiet() -> bool:
@@ -103,7 +107,12 @@ async def running(
     if prepare is not None:
         prepare(fleet, faults)
     sim = SimulatedRds(
-        fleet, {KEY_ID: SECRET}, clock=clock.time, faults=faults, shuffle_items=shuffle
+        fleet,
+        {KEY_ID: SECRET},
+        clock=clock.time,
+        faults=faults,
+        shuffle_items=shuffle,
+        quirks=quirks,
     )
     async with sim.serve("127.0.0.1", 0) as sim_url:
         ids = [*fleet.instances, *extra_ids]

@@ -30,8 +30,9 @@ async def test_demo_discovers_its_fleet_and_the_stale_instance_is_stale_by_its_p
         sim.faults = faults
 
     credentials = {DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET}
+    # Ten virtual seconds: throttled answers may ask for a wait of up to five.
     async with running_config(
-        config, fleet, credentials=credentials, settle=1.0, prepare=use_demo_faults
+        config, fleet, credentials=credentials, settle=10.0, prepare=use_demo_faults
     ) as h:
         assert h.sims[0].faults is faults
         assert await h.ready() == 200

@@ -16,8 +16,9 @@ from exporter.aliyun.client import RdsClient
 from exporter.aliyun.credentials import Credentials, StaticCredentialsProvider
 from exporter.aliyun.limiter import RequestLimiter
 from exporter.aliyun.models import DBInstance
-from exporter.config import DiscoveryConfig, FrozenMap
-from exporter.discovery import api_filters, list_instances, merge_targets, wanted
+from exporter.cli import summarize
+from exporter.config import DiscoveryConfig, FrozenMap, parse_config
+from exporter.discovery import list_instances, listing_filters, merge_targets, wanted
 from exporter.simulator import FORBIDDEN_RAM, Fleet, SimulatedRds
 from exporter.state import DiscoveryStatus, FleetState, Target
 from tests.harness import INTERVAL, key
@@ -57,24 +58,23 @@ def listed(**fields: str) -> DBInstance:
 
 
 def test_single_values_go_to_the_api_and_lists_are_filtered_here() -> None:
-    assert api_filters(entry()) == {}
-    assert api_filters(
-        entry(
-            engines=["MySQL"],
-            statuses=["Running"],
-            instance_types=["Primary"],
-            resource_group="rg-1",
-            tags={"env": "prod", "团队": "支付"},
-        )
-    ) == {
+    assert listing_filters(entry()) == [{}]
+    common = {
         "Engine": "MySQL",
         "DBInstanceStatus": "Running",
         "DBInstanceType": "Primary",
         "ResourceGroupId": "rg-1",
-        "Tags": '{"env":"prod","团队":"支付"}',
     }
+    single = dict(engines=["MySQL"], statuses=["Running"], instance_types=["Primary"])
+    assert listing_filters(entry(**single, resource_group="rg-1", tags={"env": "prod"})) == [
+        {**common, "Tags": '{"env":"prod"}'}
+    ]
+    # Several tags: one listing per pair, each with the other filters (intersected later).
+    assert listing_filters(
+        entry(**single, resource_group="rg-1", tags={"env": "prod", "团队": "支付"})
+    ) == [{**common, "Tags": '{"env":"prod"}'}, {**common, "Tags": '{"团队":"支付"}'}]
     several = entry(engines=["MySQL", "PostgreSQL"], statuses=["Running", "Restoring"])
-    assert api_filters(several) == {}
+    assert listing_filters(several) == [{}]
     assert wanted(several, listed(engine="PostgreSQL", status="Restoring"))
     assert not wanted(several, listed(engine="SQLServer"))
     assert not wanted(several, listed(status="Creating"))
@@ -216,22 +216,115 @@ async def client_for(sim: SimulatedRds) -> AsyncIterator[RdsClient]:
         ({"engines": ["MySQL"], "tags": {"env": "prod"}, "region": "cn-shanghai"}, "f", {}),
     ],
 )
+@pytest.mark.parametrize("tags_match", ["any", "all"])
 async def test_each_filter_selects_what_it_says(
-    fields: dict[str, Any], expected: str, sent: dict[str, str]
+    fields: dict[str, Any], expected: str, sent: dict[str, str], tags_match: str
 ) -> None:
     fleet, ids = filter_fleet()
-    sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=lambda: NOW)
+    sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=lambda: NOW, tags_match=tags_match)
     async with client_for(sim) as client:
         found = await list_instances(client, entry(**fields))
     names = {name for name, iid in ids.items() if iid in {i.instance_id for i in found}}
     assert "".join(sorted(names)) == expected
-    (request,) = sim.requests
-    assert request.action == "DescribeDBInstances"
+    listings = max(1, len(fields.get("tags", {})))  # one per tag pair
+    assert [r.action for r in sim.requests] == ["DescribeDBInstances"] * listings
+    request = sim.requests[0]
     assert sent.items() <= request.params.items()
     assert request.params["PageSize"] == "100"
     by_id = {i.instance_id: i for i in found}
     for name in expected:
         assert by_id[ids[name]].description == f"instance {name}"
+
+
+# ----- Tags: the API matches any pair given, discovery wants instances with all of them ---------
+
+
+@pytest.mark.parametrize(("tags_match", "expected"), [("any", "acd"), ("all", "ad")])
+async def test_the_simulator_matches_any_tag_pair_unless_told_all(
+    tags_match: str, expected: str
+) -> None:
+    fleet, ids = filter_fleet()
+    sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=lambda: NOW, tags_match=tags_match)
+    async with client_for(sim) as client:
+        page = await client.describe_db_instances(REGION, {"Tags": '{"env":"prod","team":"pay"}'})
+    listed = {i.instance_id for i in page.items}
+    assert "".join(sorted(name for name, iid in ids.items() if iid in listed)) == expected
+    assert SimulatedRds(fleet).tags_match == "any"  # the documented behaviour is the default
+    with pytest.raises(ValueError, match="tags_match"):
+        SimulatedRds(fleet, tags_match="every")
+
+
+def tagged_fleet() -> tuple[Fleet, list[str]]:
+    """More than a page of instances with both tags, mixed with ones having only one of them,
+    neither, the wrong engine or the wrong region. Returns the ids discovery should find."""
+    fleet = Fleet(seed=6, now=NOW, readonly_fraction=0.0)
+    both = {"env": "prod", "team": "pay"}
+    wanted_ids: list[str] = []
+    for n in range(130):
+        add = fleet.add_instance
+        wanted_ids.append(add(region_id=REGION, engine="MySQL", tags=both).instance_id)
+        if n < 110:
+            add(region_id=REGION, engine="MySQL", tags={"env": "prod", "team": "ops"})
+        if n < 20:
+            add(region_id=REGION, engine="MySQL", tags={"env": "dev", "team": "pay"})
+        if n < 5:
+            add(region_id=REGION, engine="MySQL", tags={})
+            add(region_id=REGION, engine="PostgreSQL", tags=both)
+            add(region_id="cn-shanghai", engine="MySQL", tags=both)
+    return fleet, wanted_ids
+
+
+@pytest.mark.parametrize("tags_match", ["any", "all"])
+async def test_two_tags_find_exactly_the_instances_having_both(tags_match: str) -> None:
+    fleet, expected = tagged_fleet()
+    sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=lambda: NOW, tags_match=tags_match)
+    async with client_for(sim) as client:
+        found = await list_instances(
+            client, entry(engines=["MySQL"], tags={"env": "prod", "team": "pay"})
+        )
+    assert [i.instance_id for i in found] == expected  # in the API's order
+    # One listing per pair, each paged to the end with the other filters: 240 instances have
+    # env=prod (3 pages), 150 team=pay (2 pages).
+    assert [(r.params["Tags"], r.params["PageNumber"]) for r in sim.requests] == [
+        ('{"env":"prod"}', "1"),
+        ('{"env":"prod"}', "2"),
+        ('{"env":"prod"}', "3"),
+        ('{"team":"pay"}', "1"),
+        ('{"team":"pay"}', "2"),
+    ]
+    assert all(r.params["Engine"] == "MySQL" for r in sim.requests)
+
+
+async def test_a_tag_no_instance_has_ends_the_listings_early() -> None:
+    fleet, _ = tagged_fleet()
+    sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=lambda: NOW)
+    tags = {"env": "nowhere", "team": "pay", "tier": "1"}
+    async with client_for(sim) as client:
+        assert await list_instances(client, entry(tags=tags)) == []
+    assert [r.params["Tags"] for r in sim.requests] == ['{"env":"nowhere"}']
+
+
+def test_check_config_counts_one_listing_per_tag() -> None:
+    config = parse_config(
+        {
+            "credentials": {"access_key_id": KEY_ID, "access_key_secret": SECRET},
+            "discovery": [
+                {"region": "cn-shanghai", "tags": {"env": "prod", "team": "pay"}},
+                {"region": REGION, "tags": {"env": "prod"}},
+            ],
+        },
+        {},
+    )
+    lines = summarize(config)
+    assert (
+        "discovery: account default, region cn-shanghai: 2 DescribeDBInstances listings (one "
+        "per tag), each one call per 100 instances it finds, every 10m; vanished instances kept "
+        "for 1h"
+    ) in lines
+    assert (
+        f"discovery: account default, region {REGION}: one DescribeDBInstances call per 100 "
+        "instances found, every 10m; vanished instances kept for 1h"
+    ) in lines
 
 
 async def test_paging_goes_past_a_hundred_instances_to_the_end() -> None:

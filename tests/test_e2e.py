@@ -175,6 +175,7 @@ async def test_throttling_is_retried_and_visible_in_api_metrics() -> None:
         faults.throttle_rate = 0.3
 
     async with running(instances=3, prepare=prepare) as h:
+        await h.advance(30)  # throttled answers may ask for a wait of a few seconds
         samples = await h.scrape()
         requests = samples["aliyun_rds_api_requests_total"]
         throttled = requests[key(action="DescribeBackups", code="Throttling.User")]

@@ -27,12 +27,27 @@ EPOCH_2019 = datetime(2019, 2, 13, 12, 20, tzinfo=timezone.utc).timestamp()
         ("2019-02-13T12:20Z", EPOCH_2019),
         ("2019-02-13T12:20:00", EPOCH_2019),
         ("2019-02-13T20:20:00+08:00", EPOCH_2019),
-        ("2019-02-13T12:20:00.123Z", EPOCH_2019),
+        ("2019-02-13T12:20:00.123Z", EPOCH_2019 + 0.123),
+        ("2019-02-13 12:20:00", EPOCH_2019),
+        ("2019-02-13t12:20:00z", EPOCH_2019),
+        ("2019-02-13T20:20+0800", EPOCH_2019),
+        ("2019-02-13T20:20:00+08", EPOCH_2019),
+        ("2019-02-13T07:20:00-05:00", EPOCH_2019),
+        ("2019-02-13T12:20:00 UTC", EPOCH_2019),
+        (" 2019-02-13T12:20Z ", EPOCH_2019),
+        (1550060400, EPOCH_2019),
+        (1550060400.0, EPOCH_2019),
+        ("1550060400", EPOCH_2019),
+        (1550060400000, EPOCH_2019),
+        ("1550060400000", EPOCH_2019),
         ("2019-02-30T12:20Z", None),
+        ("2019-02-13T25:20Z", None),
         ("yesterday", None),
         ("", None),
         (None, None),
-        (1550060400, None),
+        (True, None),
+        (float("nan"), None),
+        ("9" * 400, None),
     ],
 )
 def test_parse_time(text: object, expected: float | None) -> None:
@@ -51,7 +66,11 @@ def test_format_api_minute_is_minute_precision_utc() -> None:
         (" 7 ", 7),
         (5.0, 5),
         ("5.0", 5),
-        (5.5, None),
+        (5.5, 5),
+        ("5.5", 5),
+        ("1e3", 1000),
+        (float("inf"), None),
+        ("nan", None),
         ("x", None),
         (True, None),
         (None, None),
@@ -121,27 +140,58 @@ def test_numbers_as_strings_and_missing_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    ("record", "problem"),
+    ("record", "key", "problem"),
     [
-        ("junk", "a backup record is not an object"),
-        ({"BackupStatus": "Success"}, "a backup record has no BackupId"),
-        ({"BackupId": "7", "BackupStatus": "Success"}, "backup 7: BackupStartTime missing"),
-        ({"BackupId": "7", "BackupStartTime": "2019-02-13T12:20Z"}, "backup 7: BackupStatus"),
+        ("junk", "#", "the record is not an object"),
+        ({"BackupStatus": "Success"}, "#", "no BackupId"),
+        (
+            {"BackupId": "7", "BackupStatus": "Success"},
+            "7",
+            "BackupStartTime missing or not a time",
+        ),
+        ({"BackupId": "7", "BackupStartTime": "2019-02-13T12:20Z"}, "7", "BackupStatus missing"),
         (
             {
                 "BackupId": "7",
                 "BackupStartTime": "2019-02-13T12:20Z",
                 "BackupStatus": "Success",
-                "BackupEndTime": 1550060400,
+                "BackupEndTime": "soon",
             },
-            "backup 7: BackupEndTime missing or not a time",
+            "7",
+            "a successful backup without a readable BackupEndTime",
+        ),
+        (
+            {
+                "BackupId": "7",
+                "BackupStartTime": "2019-02-13T12:20Z",
+                "BackupStatus": "Success",
+                "BackupEndTime": "2019-02-13T11:20Z",
+            },
+            "7",
+            "BackupEndTime before BackupStartTime",
         ),
     ],
 )
-def test_records_missing_what_we_need_reject_the_page(record: object, problem: str) -> None:
+def test_a_record_missing_what_we_need_is_skipped_and_the_rest_kept(
+    record: object, key: str, problem: str
+) -> None:
     good = {"BackupId": "1", "BackupStartTime": "2019-02-13T12:20Z", "BackupStatus": "Failed"}
-    with pytest.raises(ResponseShapeError, match=problem):
-        parse_backups_page({"Items": {"Backup": [good, record]}})
+    page = parse_backups_page({"Items": {"Backup": [good, record, dict(good, BackupId="2")]}})
+    assert [b.backup_id for b in page.items] == ["1", "2"]
+    (skipped,) = page.skipped
+    assert skipped.key.startswith(key) and skipped.reason == problem
+    assert page.raw_count == 3
+    # The same record read again gets the same key, so it is counted once.
+    again = parse_backups_page({"Items": {"Backup": [record]}})
+    assert again.skipped[0].key == skipped.key
+
+
+def test_a_page_with_more_records_than_asked_for_is_the_wrong_shape() -> None:
+    good = {"BackupId": "1", "BackupStartTime": "2019-02-13T12:20Z", "BackupStatus": "Failed"}
+    body = {"Items": {"Backup": [dict(good, BackupId=str(n)) for n in range(31)]}}
+    with pytest.raises(ResponseShapeError, match="31 records, more than PageSize 30"):
+        parse_backups_page(body, page_size=30)
+    assert len(parse_backups_page(body, page_size=50).items) == 31
 
 
 def test_a_failed_backup_needs_no_end_time() -> None:
@@ -163,12 +213,37 @@ def test_a_failed_backup_needs_no_end_time() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"Items": None}, {"Items": {"Backup": None}}, {"Items": []}, {"Items": "x"}]
+    ("body", "problem"),
+    [
+        ({}, "Items is missing"),
+        ({"RequestId": "x", "TotalRecordCount": "0"}, "Items is missing"),
+        ({"Items": None}, "Items is not an object"),
+        ({"Items": []}, "Items is not an object"),
+        ({"Items": "x"}, "Items is not an object"),
+        ({"Items": {"Backup": None}}, "Items.Backup is not a list"),
+        ({"Items": {"Backup": {"BackupId": "1"}}}, "Items.Backup is not a list"),
+    ],
 )
-def test_odd_shapes_give_an_empty_page(body: dict[str, object]) -> None:
-    page = parse_backups_page(body)
-    assert page.items == ()
-    assert page.total_record_count is None
+def test_a_body_of_the_wrong_shape_is_not_an_empty_page(
+    body: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ResponseShapeError, match=problem):
+        parse_backups_page(body)
+    items = body.get("Items")
+    if not isinstance(items, dict):  # the same outer rule for DescribeDBInstances
+        with pytest.raises(ResponseShapeError):
+            parse_db_instances_page(body)
+
+
+def test_an_empty_list_may_leave_out_its_inner_key() -> None:
+    """How the API renders an empty list (XML's <Items/> turned into JSON)."""
+    page = parse_backups_page({"Items": {}, "TotalRecordCount": "0"})
+    assert page.items == () and page.raw_count == 0 and page.total_record_count == 0
+
+
+def test_negative_sizes_are_no_sizes() -> None:
+    backup = parse_backup({"BackupId": "1", "BackupSize": -1, "ConsistentTime": -5})
+    assert backup is not None and backup.size_bytes is None and backup.consistent_time is None
 
 
 @pytest.mark.parametrize(

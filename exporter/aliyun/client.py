@@ -1,11 +1,21 @@
-"""Async RDS API client: signing, rate and concurrency limits, retries and typed results."""
+"""Async RDS API client: signing, rate and concurrency limits, retries and typed results.
+
+Every answer is treated as coming from a peer that may be broken or hostile: redirects are
+errors (they would carry the signed headers elsewhere), the body is read and inflated only up to
+``max_response_bytes``, large bodies are parsed off the event loop, a page may not hold more
+records than asked for, and a listing may not go on for more than ``MAX_RECORDS_PER_LISTING``
+records.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
+import re
 import secrets
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,7 +28,16 @@ from yarl import URL
 from exporter.aliyun.credentials import CredentialsProvider
 from exporter.aliyun.endpoints import endpoint_for_region
 from exporter.aliyun.errors import (
+    CONNECTION_ERROR,
+    INVALID_RESPONSE,
+    MALFORMED,
+    PAGE_PAST_END,
+    REDIRECT,
+    TIMEOUT,
+    TOO_LARGE,
+    TOO_MANY_PAGES,
     ApiError,
+    InvalidResponseError,
     MalformedResponseError,
     RetryableError,
     TransportError,
@@ -44,8 +63,17 @@ API_VERSION = "2014-08-15"
 DESCRIBE_BACKUPS = "DescribeBackups"
 DESCRIBE_BACKUP_POLICY = "DescribeBackupPolicy"
 DESCRIBE_DB_INSTANCES = "DescribeDBInstances"
-# A server that keeps answering full pages must not keep us paging forever.
-MAX_PAGES = 10_000
+# An answer, compressed or inflated, may not be larger than this (a page of 100 backups is
+# about 150 KB): a bigger one fails the call instead of filling the memory.
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+# Bodies larger than this are inflated and parsed in a worker thread, not on the event loop.
+OFF_LOOP_BYTES = 256 * 1024
+# A listing (one window of backups, one region's instances) stops with TooManyPages past this
+# many records: a server that keeps answering full pages must not keep us paging forever. A
+# snapshot every five minutes is 288 backups a day, far below it.
+MAX_RECORDS_PER_LISTING = 10_000
+# The longest wait a server may ask for with x-acs-retry-after (the official SDK's cap).
+MAX_RETRY_AFTER = 120.0
 
 
 class RequestObserver(Protocol):
@@ -59,13 +87,15 @@ class RetryPolicy:
     retries: int = 4
     base_delay: float = 0.5
     max_delay: float = 20.0
+    max_retry_after: float = MAX_RETRY_AFTER
 
     def backoff(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter; the server's retry-after is a floor."""
+        """Exponential backoff with full jitter; a wait the server asked for (up to
+        ``max_retry_after``) is a floor."""
         ceiling = min(self.max_delay, self.base_delay * (2**attempt))
         delay = rng.uniform(0.0, ceiling)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.max_delay))
+        if retry_after is not None and retry_after > 0:
+            delay = max(delay, min(retry_after, self.max_retry_after))
         return delay
 
 
@@ -85,6 +115,7 @@ class RdsClient:
         retry: RetryPolicy | None = None,
         observer: RequestObserver | None = None,
         rng: random.Random | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._session = session
         self._credentials = credentials
@@ -95,9 +126,11 @@ class RdsClient:
         self._retry = retry or RetryPolicy()
         self._observer = observer
         self._rng = rng or random.Random()
+        self._max_bytes = max_response_bytes
 
     def endpoint_for(self, region: str) -> str:
-        return self._endpoint or endpoint_for_region(region)
+        """The configured endpoint (``{region}`` filled in), or the SDK's one for ``region``."""
+        return endpoint_for_region(region, self._endpoint)
 
     async def describe_backups(
         self,
@@ -117,13 +150,15 @@ class RdsClient:
             "PageSize": str(page_size),
             "PageNumber": str(page_number),
         }
-        return await self.call(DESCRIBE_BACKUPS, params, region=region, parse=parse_backups_page)
+        parse = functools.partial(parse_backups_page, page_size=page_size)
+        return await self.call(DESCRIBE_BACKUPS, params, region=region, parse=parse)
 
     def iter_backup_pages(
         self, instance_id: str, region: str, start: float, end: float, *, page_size: int = 100
     ) -> AsyncIterator[BackupsPage]:
         """Every page of one window, in order, until the API has no more."""
         return _pages(
+            DESCRIBE_BACKUPS,
             lambda number: self.describe_backups(
                 instance_id, region, start, end, page_number=number, page_size=page_size
             ),
@@ -152,15 +187,15 @@ class RdsClient:
             "PageSize": str(page_size),
             "PageNumber": str(page_number),
         }
-        return await self.call(
-            DESCRIBE_DB_INSTANCES, params, region=region, parse=parse_db_instances_page
-        )
+        parse = functools.partial(parse_db_instances_page, page_size=page_size)
+        return await self.call(DESCRIBE_DB_INSTANCES, params, region=region, parse=parse)
 
     def iter_db_instance_pages(
         self, region: str, filters: Mapping[str, str] | None = None, *, page_size: int = 100
     ) -> AsyncIterator[DBInstancesPage]:
         """Every page of a region's instance listing, in order, until the API has no more."""
         return _pages(
+            DESCRIBE_DB_INSTANCES,
             lambda number: self.describe_db_instances(
                 region, filters, page_number=number, page_size=page_size
             ),
@@ -175,8 +210,9 @@ class RdsClient:
         region: str,
         parse: Callable[[Mapping[str, Any]], T],
     ) -> T:
-        """One action, retried on throttling, server and transport errors and on answers that
-        ``parse`` rejects (``ResponseShapeError``), which are usually a transient bad body."""
+        """One action, retried on throttling, server and transport errors and on bodies that are
+        not JSON (usually cut off on the way). Answers that ``parse`` rejects
+        (``ResponseShapeError``) are not retried: the same request gets the same answer."""
         attempt = 0
         while True:
             try:
@@ -216,100 +252,244 @@ class RdsClient:
             )
             # encoded=True: send the signed query string byte for byte, never re-encoded.
             url = URL(f"{base}/?{signed.query_string}", encoded=True)
+            # JSON, as the official SDK asks for (the API may answer XML otherwise); only the
+            # encodings this client inflates itself, under its size cap.
+            headers = {
+                **signed.headers,
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+            }
             code: str | None = None  # stays None when cancelled: not an outcome of the API
             try:
                 async with self._session.post(
-                    url, headers=signed.headers, timeout=self._timeout
+                    url,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    auto_decompress=False,
                 ) as response:
-                    raw = await response.read()
-                    body = self._parse(action, response, raw)
-                    try:
-                        result = parse(body)
-                        code = "OK"
-                        return result
-                    except ResponseShapeError as err:
-                        raise MalformedResponseError(
-                            action, "MalformedResponse", str(err), http_status=response.status
-                        ) from None
+                    raw = await self._read(action, response)
+                    encoding = response.headers.get("Content-Encoding", "")
+                    answer = _Answer(
+                        response.status,
+                        encoding,
+                        response.headers.get("Content-Type", ""),
+                        response.headers.get("x-acs-retry-after"),
+                        response.headers.get("Location", ""),
+                    )
+                    if len(raw) > OFF_LOOP_BYTES:
+                        result = await asyncio.to_thread(
+                            _interpret, action, answer, raw, parse, self._max_bytes
+                        )
+                    else:
+                        result = _interpret(action, answer, raw, parse, self._max_bytes)
+                    code = "OK"
+                    return result
             except ApiError as err:
                 code = err.code
                 # Never trust an error body not to quote what we sent.
                 err.redact(credentials.access_key_secret, credentials.security_token)
                 raise
             except asyncio.TimeoutError:
-                code = "Timeout"
+                code = TIMEOUT
                 raise TransportError(
                     action, code, f"no answer from {host} within {self._timeout.total}s"
                 ) from None
             except aiohttp.ClientError as err:
-                code = "ConnectionError"
+                code = CONNECTION_ERROR
                 raise TransportError(action, code, f"{host}: {_describe(err)}") from None
             finally:
                 if self._observer is not None and code is not None:
                     self._observer.observe(action, code, self._clock.monotonic() - started)
 
-    @staticmethod
-    def _parse(action: str, response: aiohttp.ClientResponse, raw: bytes) -> Mapping[str, Any]:
-        body: Any
+    async def _read(self, action: str, response: aiohttp.ClientResponse) -> bytes:
+        """The raw (still compressed) body, refusing one larger than the cap without reading
+        it all."""
+        declared = response.content_length
+        if declared is not None and declared > self._max_bytes:
+            raise _too_large(action, response.status, f"{declared} bytes announced")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await response.content.read(64 * 1024)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise _too_large(action, response.status, f"more than {self._max_bytes} bytes")
+            chunks.append(chunk)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What of an HTTP answer, besides its body, decides how it is read."""
+
+    status: int
+    encoding: str
+    content_type: str
+    retry_after: str | None
+    location: str
+
+
+def _interpret(
+    action: str,
+    answer: _Answer,
+    raw: bytes,
+    parse: Callable[[Mapping[str, Any]], T],
+    max_bytes: int,
+) -> T:
+    """Inflates, decodes and parses one answer (pure: may run in a worker thread)."""
+    if 300 <= answer.status < 400:
+        # Followed, a redirect would send the signed headers (and an STS token) to whatever
+        # host it names: never follow one, and never trust what it says.
+        raise InvalidResponseError(
+            action,
+            REDIRECT,
+            f"the endpoint answered with a redirect (HTTP {answer.status}); not followed",
+            http_status=answer.status,
+        )
+    text = _inflate(action, answer, raw, max_bytes)
+    body = _json(text)
+    if answer.status >= 400:
+        raise _error(action, answer, text, body)
+    if not isinstance(body, dict):
+        raise MalformedResponseError(
+            action,
+            MALFORMED,
+            f"expected a JSON object, got {_snippet(text) or 'an empty body'}",
+            http_status=answer.status,
+        )
+    if "Code" in body and "Message" in body and "Items" not in body and "RequestId" in body:
+        # An error body with a 2xx status: treat it as the error it describes.
+        raise _error(action, answer, text, body)
+    try:
+        return parse(body)
+    except ResponseShapeError as err:
+        raise InvalidResponseError(
+            action, INVALID_RESPONSE, str(err), http_status=answer.status
+        ) from None
+
+
+def _inflate(action: str, answer: _Answer, raw: bytes, max_bytes: int) -> bytes:
+    encoding = answer.encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise MalformedResponseError(
+            action, MALFORMED, f"unsupported Content-Encoding {encoding[:40]!r}"
+        )
+    # 47: a gzip or zlib header, detected; deflate without a header is tried after.
+    for wbits in (47, -15):
+        inflater = zlib.decompressobj(wbits)
         try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        retry_after = _retry_after(response.headers.get("x-acs-retry-after"))
-        if response.status >= 400 or retry_after is not None:
-            fields = body if isinstance(body, dict) else {}
-            raise classify(
-                action,
-                response.status,
-                _text(fields.get("Code")) or None,
-                _text(fields.get("Message")) or _snippet(raw),
-                request_id=_text(fields.get("RequestId")) or None,
-                retry_after=retry_after,
-            )
-        if not isinstance(body, dict):
-            raise MalformedResponseError(
-                action,
-                "MalformedResponse",
-                f"expected a JSON object, got {_snippet(raw) or 'an empty body'}",
-                http_status=response.status,
-            )
-        if "Code" in body and "RequestId" in body and "Items" not in body and "Message" in body:
-            # An error body with a 2xx status: treat it as the error it describes.
-            raise classify(
-                action,
-                response.status,
-                _text(body.get("Code")),
-                _text(body.get("Message")),
-                request_id=_text(body.get("RequestId")) or None,
-                retry_after=None,
-            )
-        return body
+            text = inflater.decompress(raw, max_bytes + 1)
+        except zlib.error:
+            continue
+        if len(text) > max_bytes or inflater.unconsumed_tail:
+            raise _too_large(action, answer.status, f"inflates to more than {max_bytes} bytes")
+        return text
+    raise MalformedResponseError(action, MALFORMED, f"the body is not valid {encoding}")
+
+
+def _json(text: bytes) -> Any:
+    """The parsed body, or None when it is not JSON (including JSON nested too deeply to
+    parse, which is no answer the API gives)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+_XML_FIELD = re.compile(rb"<(Code|Message|RequestId)>([^<]{0,4096})</\1>")
+
+
+def _error(action: str, answer: _Answer, text: bytes, body: Any) -> ApiError:
+    """The error an answer describes, from a JSON or an XML error body (the API answers XML
+    when JSON was not asked for) or, failing both, from its status."""
+    fields: dict[str, str] = {}
+    if isinstance(body, dict):
+        fields = {key: value for key, value in body.items() if isinstance(value, str)}
+    elif b"<Error" in text[:4096]:
+        for name, value in _XML_FIELD.findall(text):
+            fields.setdefault(name.decode(), _xml_text(value))
+    retry_after = _retry_after(answer.retry_after) if answer.status >= 400 else None
+    return classify(
+        action,
+        answer.status,
+        fields.get("Code") or None,
+        fields.get("Message") or _snippet(text),
+        request_id=fields.get("RequestId") or None,
+        retry_after=retry_after,
+    )
+
+
+def _xml_text(value: bytes) -> str:
+    text = value.decode("utf-8", errors="replace")
+    for entity, character in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'")):
+        text = text.replace(entity, character)
+    return text.replace("&amp;", "&")
+
+
+def _too_large(action: str, status: int, detail: str) -> ApiError:
+    return InvalidResponseError(
+        action,
+        TOO_LARGE,
+        f"answer too large ({detail}); see api.max_response_bytes",
+        http_status=status,
+    )
 
 
 class _Page(Protocol):
     @property
     def raw_count(self) -> int: ...
 
+    @property
+    def total_record_count(self) -> int | None: ...
+
 
 PageT = TypeVar("PageT", bound=_Page)
 
 
-async def _pages(fetch: Callable[[int], Awaitable[PageT]], page_size: int) -> AsyncIterator[PageT]:
-    """Pages 1, 2, ... until a page comes back short.
+async def _pages(
+    action: str, fetch: Callable[[int], Awaitable[PageT]], page_size: int
+) -> AsyncIterator[PageT]:
+    """Pages 1, 2, ... to the end of the list.
 
-    TotalRecordCount is not used to stop: it can change while the list is read, or be wrong,
-    and trusting it would silently drop records. The price is one call for an empty page when
-    a window holds an exact multiple of the page size, which is rare.
+    The end is a short page, or a full one when ``PageNumber x PageSize`` reaches
+    ``TotalRecordCount`` (the total is trusted only when it is no less than what was already
+    read: a total that cannot be right is ignored, and paging goes on). Asking for a page past
+    the end anyway (a total that changed, or none at all) is answered with
+    ``InvalidPageNumbers.Malformed``, which on a page after the first means the same: the end.
+    A first page that holds nothing although the total says there is something is an answer
+    that cannot be trusted.
     """
-    for number in range(1, MAX_PAGES + 1):
-        page = await fetch(number)
+    read = 0
+    limit = max(1, -(-MAX_RECORDS_PER_LISTING // page_size))
+    for number in range(1, limit + 1):
+        try:
+            page = await fetch(number)
+        except ApiError as err:
+            if number > 1 and err.code == PAGE_PAST_END:
+                return
+            raise
+        total = page.total_record_count
+        if number == 1 and page.raw_count == 0 and total is not None and total > 0:
+            raise InvalidResponseError(
+                action, INVALID_RESPONSE, f"page 1 is empty but TotalRecordCount is {total}"
+            )
         yield page
+        read += page.raw_count
         if page.raw_count < page_size:
             return
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
+        if total is not None and total >= read and number * page_size >= total:
+            return
+    raise InvalidResponseError(
+        action,
+        TOO_MANY_PAGES,
+        f"still full pages after {MAX_RECORDS_PER_LISTING} records; the listing is cut off",
+    )
 
 
 def _snippet(raw: bytes) -> str:
@@ -318,14 +498,16 @@ def _snippet(raw: bytes) -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """``x-acs-retry-after`` is in milliseconds."""
+    """``x-acs-retry-after`` is in milliseconds; only a positive wait counts."""
     if value is None:
         return None
     try:
-        millis = float(value)
+        millis = float(value.strip()[:20])
     except ValueError:
         return None
-    return max(0.0, millis / 1000.0)
+    if not millis > 0 or millis == float("inf"):
+        return None
+    return millis / 1000.0
 
 
 def _describe(err: aiohttp.ClientError) -> str:

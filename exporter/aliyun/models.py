@@ -1,14 +1,21 @@
 """Typed results of the RDS actions we call, parsed defensively.
 
-Numbers may arrive as strings and times with or without seconds; a field we only report may be
-missing. A backup record without what the exporter needs to place and judge it (its id, start
-time, status, and for a success its end time) makes the whole page a ``ResponseShapeError``: the
-poll fails and is redone later, rather than folding in a record that would hide a backup.
+Two kinds of trouble are told apart. An answer of the wrong *shape* (no ``Items``, a list that is
+not a list, more records than the page may hold) raises ``ResponseShapeError``: the answer as a
+whole cannot be trusted, the poll fails and is redone later. A single *record* that cannot be
+interpreted (no id, no start time or status, a success without an end) is skipped and reported
+in the page's ``skipped``, so one odd record never hides the rest of the history.
+
+Fields are read leniently, as the API and its documentation disagree: numbers as ints, floats or
+numeric strings; times with or without seconds, with fractions, ``Z``/``z``/offsets, a space for
+``T``, or epoch seconds or milliseconds. A field we only report that cannot be read is left out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -16,24 +23,43 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from exporter.aliyun.errors import untrusted
+
 
 class ResponseShapeError(ValueError):
     """An answer that parsed as JSON but lacks what we need; the message says what."""
 
 
 _TIME_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
+    r"(\d{4})-(\d{1,2})-(\d{1,2})[Tt ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?"
+    r"\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?"
 )
+# Epoch values above this are milliseconds (as seconds it would be the year 5138).
+_EPOCH_MILLIS_FROM = 1e11
 
 
 def parse_time(value: object) -> float | None:
-    """Epoch seconds from ``yyyy-MM-ddTHH:mmZ`` or ``yyyy-MM-ddTHH:mm:ssZ`` (UTC when no zone)."""
+    """Epoch seconds from an API time, or None when it is not one.
+
+    ``yyyy-MM-ddTHH:mmZ`` and ``yyyy-MM-ddTHH:mm:ssZ`` (the documented and the observed form),
+    with fractions, a space or ``t`` for ``T``, ``Z``, ``z`` or an offset (UTC when there is
+    none), and epoch seconds or milliseconds as numbers or numeric strings.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return _epoch(float(value))
     if not isinstance(value, str):
         return None
-    match = _TIME_RE.match(value.strip())
+    text = value.strip()
+    if len(text) > 40:
+        return None
+    if text and (text[0].isdigit() or text[0] in "+-.") and _is_number(text):
+        return _epoch(float(text))
+    match = _TIME_RE.fullmatch(text)
     if match is None:
         return None
-    year, month, day, hour, minute, second, zone = match.groups()
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         moment = datetime(
             int(year),
@@ -47,10 +73,25 @@ def parse_time(value: object) -> float | None:
     except ValueError:
         return None
     offset = 0
-    if zone and zone != "Z":
+    if zone and zone not in ("Z", "z", "UTC"):
         digits = zone[1:].replace(":", "")
-        offset = (int(digits[:2]) * 3600 + int(digits[2:]) * 60) * (1 if zone[0] == "+" else -1)
-    return moment.timestamp() - offset
+        minutes = int(digits[2:]) if len(digits) > 2 else 0
+        offset = (int(digits[:2]) * 3600 + minutes * 60) * (1 if zone[0] == "+" else -1)
+    return moment.timestamp() - offset + (float(fraction) if fraction else 0.0)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _epoch(number: float) -> float | None:
+    if not math.isfinite(number):
+        return None
+    return number / 1000.0 if abs(number) >= _EPOCH_MILLIS_FROM else number
 
 
 def format_api_minute(epoch: float) -> str:
@@ -59,24 +100,30 @@ def format_api_minute(epoch: float) -> str:
 
 
 def to_int(value: object) -> int | None:
-    """An integer from an int, an integral float or a numeric string; None otherwise."""
+    """An integer from an int, a float or a numeric string (a fraction is dropped); None for
+    anything else, booleans and non-finite numbers included."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
+    number: float
     if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         text = value.strip()
+        if len(text) > 40:
+            return None
         try:
             return int(text)
         except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                return None
-            return int(number) if number.is_integer() else None
-    return None
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return int(number) if math.isfinite(number) else None
 
 
 def to_str(value: object) -> str:
@@ -85,13 +132,30 @@ def to_str(value: object) -> str:
     return str(value).strip()
 
 
-def _items(body: Mapping[str, Any], outer: str, inner: str) -> list[Mapping[str, Any]]:
+def _items(body: Mapping[str, Any], outer: str, inner: str) -> list[Any]:
+    """The list at ``body[outer][inner]``. ``outer`` must be an object; a missing ``inner`` is
+    an empty list (how the API renders one), anything else of the wrong type is a shape error."""
     container = body.get(outer)
-    if isinstance(container, Mapping):
-        container = container.get(inner)
-    if not isinstance(container, list):
+    if not isinstance(container, Mapping):
+        what = "missing" if outer not in body else f"not an object ({_kind(container)})"
+        raise ResponseShapeError(f"{outer} is {what}")
+    if inner not in container:
         return []
-    return [item for item in container if isinstance(item, Mapping)]
+    listed = container[inner]
+    if not isinstance(listed, list):
+        raise ResponseShapeError(f"{outer}.{inner} is not a list ({_kind(listed)})")
+    return listed
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _check_count(raw_count: int, page_size: int | None) -> None:
+    if page_size is not None and raw_count > page_size:
+        raise ResponseShapeError(
+            f"the page holds {raw_count} records, more than PageSize {page_size}"
+        )
 
 
 def _encrypted(value: object) -> bool:
@@ -103,7 +167,7 @@ def _encrypted(value: object) -> bool:
         return False
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return True
     return bool(parsed)
 
@@ -138,20 +202,46 @@ class Backup:
     def failed(self) -> bool:
         return self.status == "Failed"
 
+    @property
+    def restorable(self) -> bool:
+        """A success that can be restored from: ``IsAvail`` 0 marks a set that cannot."""
+        return self.succeeded and self.available != 0
+
+    @property
+    def unusable(self) -> bool:
+        """A success that cannot be restored from (``IsAvail`` 0)."""
+        return self.succeeded and self.available == 0
+
+    @property
+    def automated(self) -> bool:
+        """Taken by the backup schedule: any ``BackupMode`` but Manual (the API always says)."""
+        return self.mode != "Manual"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """A record that could not be folded in: ``key`` names it (its BackupId, or a digest of the
+    record when it has none) so it is counted once however often it is read again."""
+
+    key: str
+    reason: str
+
 
 def _shared(value: object) -> str:
     """``to_str``, stored once for all backups: the text fields other than the id repeat
     (status, type, method, engine, the instance id), and a fleet keeps tens of thousands of
     backups in memory."""
-    return sys.intern(to_str(value))
+    return sys.intern(to_str(value)[:64])
 
 
 def parse_backup(raw: Mapping[str, Any]) -> Backup | None:
-    backup_id = to_str(raw.get("BackupId"))
+    """The record as a Backup, reading every field leniently; None without a BackupId."""
+    backup_id = to_str(raw.get("BackupId"))[:64]
     if not backup_id:
         return None
     consistent = to_int(raw.get("ConsistentTime"))
     storage = _shared(raw.get("StorageClass"))
+    size = to_int(raw.get("BackupSize"))
     return Backup(
         backup_id=backup_id,
         instance_id=_shared(raw.get("DBInstanceId")),
@@ -159,17 +249,48 @@ def parse_backup(raw: Mapping[str, Any]) -> Backup | None:
         backup_type=_shared(raw.get("BackupType")) or "FullBackup",
         start=parse_time(raw.get("BackupStartTime")),
         end=parse_time(raw.get("BackupEndTime")),
-        size_bytes=to_int(raw.get("BackupSize")),
+        # A negative size is no size at all.
+        size_bytes=size if size is not None and size >= 0 else None,
         method=_shared(raw.get("BackupMethod")),
         mode=_shared(raw.get("BackupMode")),
         initiator=_shared(raw.get("BackupInitiator")),
         storage_class=_STORAGE_CLASSES.get(storage, storage),
         encrypted=_encrypted(raw.get("Encryption")),
         available=to_int(raw.get("IsAvail")),
-        consistent_time=float(consistent) if consistent else None,
+        consistent_time=float(consistent) if consistent and consistent > 0 else None,
         engine=_shared(raw.get("Engine")),
         engine_version=_shared(raw.get("EngineVersion")),
     )
+
+
+def record_key(raw: object) -> str:
+    """What names a record in logs and counts: its BackupId, else a digest of its content."""
+    if isinstance(raw, Mapping):
+        backup_id = untrusted(to_str(raw.get("BackupId")), 64)
+        if backup_id:
+            return backup_id
+    text = json.dumps(raw, sort_keys=True, default=str)[:100_000]
+    return "#" + hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def unreadable(raw: object) -> str | None:
+    """Why a backup record cannot be folded in, or None when it can."""
+    if not isinstance(raw, Mapping):
+        return "the record is not an object"
+    if not to_str(raw.get("BackupId")):
+        return "no BackupId"
+    start = parse_time(raw.get("BackupStartTime"))
+    if start is None:
+        return "BackupStartTime missing or not a time"
+    status = to_str(raw.get("BackupStatus"))
+    if not status:
+        return "BackupStatus missing"
+    end = parse_time(raw.get("BackupEndTime"))
+    if status == "Success" and end is None:
+        return "a successful backup without a readable BackupEndTime"
+    if end is not None and end < start:
+        return "BackupEndTime before BackupStartTime"
+    return None
 
 
 @dataclass(frozen=True)
@@ -180,45 +301,35 @@ class BackupsPage:
     total_record_count: int | None
     snapshot_chain_bytes: int | None
     raw_count: int
-    """How many records the page held (paging decisions need it)."""
+    """How many records the page held, readable or not (paging decisions need it)."""
     request_id: str
+    skipped: tuple[SkippedRecord, ...] = ()
 
 
-def _unusable(raw: object) -> str | None:
-    """Why a backup record cannot be folded in, or None when it can."""
-    if not isinstance(raw, Mapping):
-        return "a backup record is not an object"
-    backup_id = to_str(raw.get("BackupId"))
-    if not backup_id:
-        return "a backup record has no BackupId"
-    if parse_time(raw.get("BackupStartTime")) is None:
-        return f"backup {backup_id}: BackupStartTime missing or not a time"
-    status = to_str(raw.get("BackupStatus"))
-    if not status:
-        return f"backup {backup_id}: BackupStatus missing"
-    if status == "Success" and parse_time(raw.get("BackupEndTime")) is None:
-        return f"backup {backup_id}: BackupEndTime missing or not a time"
-    return None
-
-
-def parse_backups_page(body: Mapping[str, Any]) -> BackupsPage:
-    container = body.get("Items")
-    if isinstance(container, Mapping):
-        container = container.get("Backup")
-    raw_items: list[Any] = container if isinstance(container, list) else []
+def parse_backups_page(body: Mapping[str, Any], page_size: int | None = None) -> BackupsPage:
+    """One DescribeBackups page. ``page_size``: what the request asked for; a page holding
+    more records than that is of the wrong shape."""
+    raw_items = _items(body, "Items", "Backup")
+    _check_count(len(raw_items), page_size)
+    items: list[Backup] = []
+    skipped: list[SkippedRecord] = []
     for raw in raw_items:
-        problem = _unusable(raw)
-        if problem is not None:
-            raise ResponseShapeError(problem)
-    items = tuple(b for b in (parse_backup(raw) for raw in raw_items) if b is not None)
+        problem = unreadable(raw)
+        backup = parse_backup(raw) if problem is None else None
+        if backup is None:
+            skipped.append(SkippedRecord(record_key(raw), problem or "no BackupId"))
+        else:
+            items.append(backup)
+    snapshot = to_int(body.get("TotalEcsSnapshotSize"))
     return BackupsPage(
-        items=items,
+        items=tuple(items),
         page_number=to_int(body.get("PageNumber")),
         page_record_count=to_int(body.get("PageRecordCount")),
         total_record_count=to_int(body.get("TotalRecordCount")),
-        snapshot_chain_bytes=to_int(body.get("TotalEcsSnapshotSize")),
+        snapshot_chain_bytes=snapshot if snapshot is not None and snapshot >= 0 else None,
         raw_count=len(raw_items),
-        request_id=to_str(body.get("RequestId")),
+        request_id=untrusted(to_str(body.get("RequestId")), 64),
+        skipped=tuple(skipped),
     )
 
 
@@ -250,15 +361,15 @@ def _flag(value: object) -> bool | None:
 
 def parse_backup_policy(body: Mapping[str, Any]) -> BackupPolicy:
     return BackupPolicy(
-        preferred_backup_period=to_str(body.get("PreferredBackupPeriod")),
-        preferred_backup_time=to_str(body.get("PreferredBackupTime")),
+        preferred_backup_period=to_str(body.get("PreferredBackupPeriod"))[:200],
+        preferred_backup_time=to_str(body.get("PreferredBackupTime"))[:200],
         retention_days=to_int(body.get("BackupRetentionPeriod")),
         log_backup_enabled=_flag(body.get("EnableBackupLog")),
         log_retention_days=to_int(body.get("LogBackupRetentionPeriod")),
         next_backup_time=parse_time(body.get("PreferredNextBackupTime")),
         backup_interval_minutes=to_int(body.get("BackupInterval")),
-        category=to_str(body.get("Category")),
-        request_id=to_str(body.get("RequestId")),
+        category=to_str(body.get("Category"))[:64],
+        request_id=untrusted(to_str(body.get("RequestId")), 64),
     )
 
 
@@ -272,6 +383,8 @@ class DBInstance:
     status: str
     instance_type: str
     resource_group_id: str
+    created_at: float | None = None
+    """CreateTime: no backup of the instance can be older."""
 
 
 @dataclass(frozen=True)
@@ -284,27 +397,31 @@ class DBInstancesPage:
     request_id: str
 
 
-def parse_db_instances_page(body: Mapping[str, Any]) -> DBInstancesPage:
+def parse_db_instances_page(
+    body: Mapping[str, Any], page_size: int | None = None
+) -> DBInstancesPage:
     raw_items = _items(body, "Items", "DBInstance")
+    _check_count(len(raw_items), page_size)
     items = tuple(
         DBInstance(
-            instance_id=to_str(raw.get("DBInstanceId")),
-            region_id=to_str(raw.get("RegionId")),
-            engine=to_str(raw.get("Engine")),
-            engine_version=to_str(raw.get("EngineVersion")),
-            description=to_str(raw.get("DBInstanceDescription")),
-            status=to_str(raw.get("DBInstanceStatus")),
-            instance_type=to_str(raw.get("DBInstanceType")),
-            resource_group_id=to_str(raw.get("ResourceGroupId")),
+            instance_id=to_str(raw.get("DBInstanceId"))[:64],
+            region_id=to_str(raw.get("RegionId"))[:64],
+            engine=to_str(raw.get("Engine"))[:64],
+            engine_version=to_str(raw.get("EngineVersion"))[:64],
+            description=untrusted(to_str(raw.get("DBInstanceDescription")), 256),
+            status=to_str(raw.get("DBInstanceStatus"))[:64],
+            instance_type=to_str(raw.get("DBInstanceType"))[:64],
+            resource_group_id=to_str(raw.get("ResourceGroupId"))[:64],
+            created_at=parse_time(raw.get("CreateTime")),
         )
         for raw in raw_items
-        if to_str(raw.get("DBInstanceId"))
+        if isinstance(raw, Mapping) and to_str(raw.get("DBInstanceId"))
     )
     return DBInstancesPage(
         items=items,
         page_number=to_int(body.get("PageNumber")),
         total_record_count=to_int(body.get("TotalRecordCount")),
         raw_count=len(raw_items),
-        next_token=to_str(body.get("NextToken")),
-        request_id=to_str(body.get("RequestId")),
+        next_token=to_str(body.get("NextToken"))[:256],
+        request_id=untrusted(to_str(body.get("RequestId")), 64),
     )

@@ -7,6 +7,7 @@ It imports nothing from the exporter except the request signer, so it can stand 
 from exporter.simulator.errors import ApiError
 from exporter.simulator.faults import (
     FORBIDDEN_RAM,
+    HOSTILE_MODES,
     INCORRECT_STATE,
     Faults,
     ForcedError,
@@ -14,6 +15,7 @@ from exporter.simulator.faults import (
 )
 from exporter.simulator.fleet import Fleet
 from exporter.simulator.models import SimBackup, SimInstance, SimPolicy
+from exporter.simulator.quirks import Quirks
 from exporter.simulator.server import (
     API_VERSION,
     DEFAULT_WIDE_WINDOW_DELAY,
@@ -34,6 +36,7 @@ __all__ = [
     "DEMO_ACCESS_KEY_ID",
     "DEMO_ACCESS_KEY_SECRET",
     "FORBIDDEN_RAM",
+    "HOSTILE_MODES",
     "HTML_CODE",
     "INCORRECT_STATE",
     "RESET_CODE",
@@ -43,6 +46,7 @@ __all__ = [
     "Fleet",
     "ForcedError",
     "InstanceFaults",
+    "Quirks",
     "RequestRecord",
     "SimBackup",
     "SimInstance",

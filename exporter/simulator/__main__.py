@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from exporter.simulator.fleet import DEFAULT_REGIONS, Fleet
+from exporter.simulator.quirks import Quirks
 from exporter.simulator.server import (
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--shuffle-items", action="store_true", help="shuffle the items of each page"
     )
+    parser.add_argument(
+        "--no-quirks",
+        action="store_true",
+        help="answer as a client would naively expect: integer counters, JSON errors, times "
+        "with seconds, every success usable, empty pages past the end, no retry-after hints",
+    )
     return parser
 
 
@@ -63,6 +70,7 @@ async def _serve(args: argparse.Namespace) -> None:
         {args.access_key_id: args.access_key_secret},
         shuffle_items=args.shuffle_items,
         max_records=10_000,
+        quirks=Quirks.none() if args.no_quirks else None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

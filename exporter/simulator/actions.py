@@ -9,18 +9,20 @@ import json
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from exporter.simulator import render
 from exporter.simulator.errors import ApiError, instance_not_found, missing_parameter
 from exporter.simulator.fleet import Fleet
 from exporter.simulator.models import SimInstance
+from exporter.simulator.quirks import Quirks
 from exporter.simulator.timefmt import parse_minute
 
 BACKUP_PAGE_SIZES = ("30", "50", "100")
 DEFAULT_PAGE_SIZE = 30
 MAX_TAGS = 5
+TAGS_MATCH = ("any", "all")  # Call.tags_match
 _MAX_INT = 2**31 - 1
 _TOKEN_RE = re.compile(r"[0-9a-f]{1,32}")
 
@@ -32,6 +34,9 @@ class Call:
     now: float  # the simulator's clock
     can_see: Callable[[str], bool]  # may the caller's access key see this instance?
     shuffle_seed: int | None = None  # shuffle each DescribeBackups page deterministically
+    quirks: Quirks = field(default_factory=Quirks)  # how DescribeBackups departs from the docs
+    # DescribeDBInstances Tags: "any" pair matches (as the API documents it) or "all" must.
+    tags_match: str = "any"
 
 
 @dataclass(frozen=True)
@@ -111,18 +116,30 @@ def describe_backups(call: Call) -> Answer:
         value = params.get(param)
         if value:
             backups = [b for b in backups if getattr(b, attribute) == value]
+    quirks = call.quirks
+    if quirks.page_past_end_error and page > 1 and (page - 1) * page_size >= len(backups):
+        # The real API refuses a page past the end (even one just past a full last page).
+        raise ApiError(400, "InvalidPageNumbers.Malformed", "Specified page number is not valid.")
     chosen = backups[(page - 1) * page_size : page * page_size]
-    items = [render.backup_item(backup) for backup in chosen]
+    items = [
+        render.backup_item(
+            backup,
+            minute_times=quirks.minute_times and instance.minute_precision,
+            unusable_successes=quirks.unusable_successes,
+        )
+        for backup in chosen
+    ]
     if call.shuffle_seed is not None:
         key = f"{call.shuffle_seed}|{instance.instance_id}|{low}|{high}|{page}|{page_size}"
         random.Random(key).shuffle(items)
     snapshots = instance.policy.method == "Snapshot"
+    counter = str if quirks.string_counters else int  # the documented type is string
     return Answer(
         body={
             "Items": {"Backup": items},
-            "PageNumber": str(page),
-            "PageRecordCount": str(len(items)),
-            "TotalRecordCount": str(len(backups)),
+            "PageNumber": counter(page),
+            "PageRecordCount": counter(len(items)),
+            "TotalRecordCount": counter(len(backups)),
             "TotalEcsSnapshotSize": (
                 call.fleet.snapshot_chain_bytes(instance.instance_id, call.now) if snapshots else 0
             ),
@@ -160,7 +177,9 @@ def _tags(params: Mapping[str, str]) -> dict[str, str]:
     return tags
 
 
-def _matches(instance: SimInstance, params: Mapping[str, str], tags: Mapping[str, str]) -> bool:
+def _matches(
+    instance: SimInstance, params: Mapping[str, str], tags: Mapping[str, str], tags_match: str
+) -> bool:
     if instance.region_id != params["RegionId"]:
         return False
     engine = params.get("Engine")
@@ -177,7 +196,10 @@ def _matches(instance: SimInstance, params: Mapping[str, str], tags: Mapping[str
     ids = params.get("DBInstanceId")
     if ids and instance.instance_id not in {i.strip() for i in ids.split(",")}:
         return False
-    return all(instance.tags.get(key) == value for key, value in tags.items())
+    if not tags:
+        return True
+    combine = all if tags_match == "all" else any
+    return combine(instance.tags.get(key) == value for key, value in tags.items())
 
 
 def _bounded_int(params: Mapping[str, str], name: str, default: int, error: ApiError) -> int:
@@ -190,8 +212,9 @@ def _bounded_int(params: Mapping[str, str], name: str, default: int, error: ApiE
 
 
 def describe_db_instances(call: Call) -> Answer:
-    """Instances of one region that pass every filter, in creation order. Paged either by
-    PageSize/PageNumber or by MaxResults/NextToken (the token is the next offset)."""
+    """Instances of one region that pass every filter (Tags: see Call.tags_match), in creation
+    order. Paged either by PageSize/PageNumber or by MaxResults/NextToken (the token is the
+    next offset)."""
     params = call.params
     if not params.get("RegionId"):
         raise missing_parameter("RegionId")
@@ -206,7 +229,7 @@ def describe_db_instances(call: Call) -> Answer:
     found = [
         instance
         for instance in call.fleet.instances.values()
-        if _matches(instance, params, tags) and call.can_see(instance.instance_id)
+        if _matches(instance, params, tags, call.tags_match) and call.can_see(instance.instance_id)
     ]
     next_token = ""
     if token_mode:

@@ -69,6 +69,11 @@ class Authenticator:
     def access_key_ids(self) -> list[str]:
         return list(self._secrets)
 
+    def secret_of(self, access_key_id: str) -> str:
+        """The secret of a known key ("" for an unknown one): the echo_secret hostile mode
+        sends it back."""
+        return self._secrets.get(access_key_id, "")
+
     def verify(
         self,
         *,

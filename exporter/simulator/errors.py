@@ -1,6 +1,9 @@
-"""API errors as the gateway reports them: HTTP status, Code and Message."""
+"""API errors as the gateway reports them: HTTP status, Code and Message, in JSON or XML."""
 
 from __future__ import annotations
+
+import json
+from xml.sax.saxutils import escape
 
 
 class ApiError(Exception):
@@ -24,3 +27,28 @@ def instance_not_found() -> ApiError:
     return ApiError(
         404, "InvalidDBInstanceId.NotFound", "The DBInstanceId provided does not exist in records."
     )
+
+
+def accepts_json(accept: str) -> bool:
+    """Does an Accept header name ``application/json`` (with a non-zero q)? ``*/*`` does not
+    count: the gateway answers errors in XML unless JSON is asked for by name."""
+    for media_range in accept.split(","):
+        kind, *options = (part.strip() for part in media_range.split(";"))
+        if kind.lower() != "application/json":
+            continue
+        weights = [value for name, _, value in (o.partition("=") for o in options) if name == "q"]
+        try:
+            if not weights or float(weights[0]) > 0:
+                return True
+        except ValueError:
+            return True  # a malformed q is ignored, as most servers do
+    return False
+
+
+def error_body(fields: dict[str, str], *, as_json: bool) -> tuple[bytes, str]:
+    """The error document and its content type: JSON, or the gateway's XML ``<Error>``."""
+    if as_json:
+        return json.dumps(fields, separators=(",", ":")).encode(), "application/json"
+    inner = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in fields.items())
+    text = f"<?xml version='1.0' encoding='UTF-8'?><Error>{inner}</Error>"
+    return text.encode(), "text/xml"

@@ -26,6 +26,21 @@ FORBIDDEN_RAM = ForcedError(
 )
 
 
+HOSTILE_MODES = (
+    "gzip_bomb",  # HTTP 200, Content-Encoding gzip, inflating to Faults.bomb_bytes
+    "huge_page",  # HTTP 200, a valid page of Faults.huge_items items
+    "redirect",  # HTTP 302 to Faults.redirect_to
+    "future_dates",  # the normal answer with every item time in the year 2999
+    "giant_code",  # HTTP 400 whose Code and RequestId are 1 MB long
+    "random_code",  # HTTP 400 with a fresh Code (Err.<16 hex>) each time
+    "echo_secret",  # HTTP 400 whose Code, Message and RequestId carry the caller's secrets
+    "deep_json",  # HTTP 200, 100000 nested arrays
+    "empty_object",  # HTTP 200, {} (plus RequestId)
+    "items_null",  # HTTP 200, "Items": null
+    "negative_size",  # the normal answer with every BackupSize -1
+)
+
+
 @dataclass
 class InstanceFaults:
     """Faults for requests naming one DBInstanceId (or, in :class:`Faults`, for all requests).
@@ -41,6 +56,17 @@ class InstanceFaults:
     forced_error: ForcedError | None = None  # answer every request with this error
     reset_rate: float = 0.0  # the connection is dropped without an answer
     truncate_rate: float = 0.0  # a successful answer is cut off halfway (invalid JSON, HTTP 200)
+    # One of HOSTILE_MODES, sent instead of every successful answer: per instance for
+    # DescribeBackups, per action for that action, globally for every action. The most
+    # specific setting wins.
+    hostile: str | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Checked on every assignment: tests set it on a live simulator.
+        if name == "hostile" and value is not None and value not in HOSTILE_MODES:
+            known = ", ".join(HOSTILE_MODES)
+            raise ValueError(f"hostile: unknown mode {value!r} (known: {known})")
+        super().__setattr__(name, value)
 
 
 @dataclass
@@ -59,6 +85,10 @@ class Faults(InstanceFaults):
     # Rewrites successful answers before they are sent: (action, params, body) -> body. Tests
     # use it for wrong field types, missing fields, duplicates across pages, changing totals.
     transform: Transform | None = None
+    # Sizes and target of the hostile answers (see HOSTILE_MODES).
+    bomb_bytes: int = 1 << 30
+    huge_items: int = 1_000_000
+    redirect_to: str = "http://127.0.0.1:9/steal"
 
     def for_instance(self, instance_id: str) -> InstanceFaults:
         """The per-instance settings, created on first use so tests can write

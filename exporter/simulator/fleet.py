@@ -11,7 +11,12 @@ import bisect
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from exporter.simulator.generator import day_backups, full_backup_start, make_instance
+from exporter.simulator.generator import (
+    day_backups,
+    floor_minute,
+    full_backup_start,
+    make_instance,
+)
 from exporter.simulator.models import SimBackup, SimInstance, SimPolicy
 from exporter.simulator.timefmt import DAY
 
@@ -141,10 +146,13 @@ class Fleet:
         description: str | None = None,
         policy: SimPolicy | None = None,
         created_at: float | None = None,
+        minute_precision: bool | None = None,
     ) -> SimInstance:
         """A new instance; what is not given is drawn deterministically from the seed.
 
         ``created_at`` (default: the start of the fleet's history) is when its backups begin.
+        ``minute_precision``: its backup times are whole minutes, listed without seconds
+        while the simulator's ``minute_times`` quirk is on.
         """
         if instance_id is not None and instance_id in self._instances:
             raise ValueError(f"instance {instance_id} already exists")
@@ -163,6 +171,7 @@ class Fleet:
             "description": description,
             "policy": policy,
             "created_at": created_at,
+            "minute_precision": minute_precision,
         }
         changes.update({name: value for name, value in optional.items() if value is not None})
         instance = dataclasses.replace(drawn, **changes)  # type: ignore[arg-type]
@@ -238,11 +247,18 @@ class Fleet:
         method: str | None = None,
         mode: str = "Automated",
         initiator: str | None = None,
+        available: bool = True,
     ) -> SimBackup:
-        """A backup set by hand, on top of the scheduled ones. Visible once ``end <= now``."""
+        """A backup set by hand, on top of the scheduled ones. Visible once ``end <= now``.
+
+        ``available=False``: a success that cannot be used to restore (IsAvail 0). On a
+        minute-precision instance, ``start`` and ``end`` are floored to whole minutes.
+        """
         if end < start:
             raise ValueError("end must not be before start")
         instance = self._require(instance_id)
+        if instance.minute_precision:
+            start, end = floor_minute(start), floor_minute(end)
         self._added_count += 1
         failed = status != "Success"
         chosen_method = method or instance.policy.method
@@ -268,6 +284,7 @@ class Fleet:
             checksum=str(self._added_count),
             download_url=url,
             intranet_download_url=url,
+            available=available,
         )
         added = self._added.setdefault(instance_id, [])
         bisect.insort(added, backup, key=lambda b: b.start)
@@ -338,6 +355,11 @@ class Fleet:
         return found
 
     # ----- ground truth for tests ------------------------------------------------------------
+    #
+    # Whether a success can be restored from is a fact of the fleet (``SimBackup.available``);
+    # whether the API shows it (IsAvail 0) is the simulator's ``unusable_successes`` quirk,
+    # which the fleet does not know. The helpers assume the quirk is on (the default); with it
+    # off, pass ``restorable_only=sim.quirks.unusable_successes`` (False).
 
     def _matching(
         self,
@@ -347,12 +369,19 @@ class Fleet:
         status: str | None,
         since: float,
         now: float,
+        restorable_only: bool = False,
+        unusable: bool | None = None,
     ) -> Iterable[SimBackup]:
         instance = self._require(instance_id)
         for backup in self._iter_visible(instance, since, now, now):
             if backup_type is not None and backup.backup_type != backup_type:
                 continue
             if status is not None and backup.status != status:
+                continue
+            is_unusable = backup.status == "Success" and not backup.available
+            if restorable_only and is_unusable:
+                continue
+            if unusable is not None and is_unusable != unusable:
                 continue
             yield backup
 
@@ -364,11 +393,18 @@ class Fleet:
         now: float,
         lookback: float = 8 * DAY,
         status: str | None = None,
+        restorable_only: bool = True,
     ) -> SimBackup | None:
         """The completed backup with the latest end time among those starting in
-        ``[now - lookback, now]``; None when there is none."""
+        ``[now - lookback, now]``; None when there is none. With ``status="Success"`` and
+        ``restorable_only``, successes with IsAvail 0 do not count."""
         found = self._matching(
-            instance_id, backup_type=backup_type, status=status, since=now - lookback, now=now
+            instance_id,
+            backup_type=backup_type,
+            status=status,
+            since=now - lookback,
+            now=now,
+            restorable_only=restorable_only and status == "Success",
         )
         return max(found, key=lambda b: (b.end, b.start, int(b.backup_id)), default=None)
 
@@ -379,8 +415,37 @@ class Fleet:
         *,
         now: float,
         lookback: float = 8 * DAY,
+        restorable_only: bool = True,
     ) -> SimBackup | None:
-        return self.newest(instance_id, backup_type, now=now, lookback=lookback, status="Success")
+        """The newest success that can be restored from (IsAvail 1); with
+        ``restorable_only=False``, the newest success of any kind."""
+        return self.newest(
+            instance_id,
+            backup_type,
+            now=now,
+            lookback=lookback,
+            status="Success",
+            restorable_only=restorable_only,
+        )
+
+    def newest_unusable(
+        self,
+        instance_id: str,
+        backup_type: str | None = "FullBackup",
+        *,
+        now: float,
+        lookback: float = 8 * DAY,
+    ) -> SimBackup | None:
+        """The newest success that cannot be used to restore (IsAvail 0), or None."""
+        found = self._matching(
+            instance_id,
+            backup_type=backup_type,
+            status="Success",
+            since=now - lookback,
+            now=now,
+            unusable=True,
+        )
+        return max(found, key=lambda b: (b.end, b.start, int(b.backup_id)), default=None)
 
     def count(
         self,
@@ -390,10 +455,17 @@ class Fleet:
         status: str | None = None,
         since: float,
         now: float,
+        unusable: bool | None = None,
     ) -> int:
-        """Completed backups starting in ``[since, now]``."""
+        """Completed backups starting in ``[since, now]``. ``unusable=True`` counts only
+        successes with IsAvail 0, ``False`` everything else, None (default) both."""
         found = self._matching(
-            instance_id, backup_type=backup_type, status=status, since=since, now=now
+            instance_id,
+            backup_type=backup_type,
+            status=status,
+            since=since,
+            now=now,
+            unusable=unusable,
         )
         return sum(1 for _ in found)
 

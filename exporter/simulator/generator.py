@@ -58,6 +58,8 @@ SLOT_FULL = 0
 SLOT_INCREMENTAL = 1
 SLOT_MANUAL = 2
 MANUAL_DAY_RATE = 0.03  # share of days with one extra user-initiated full backup
+MINUTE_PRECISION_RATE = 0.25  # share of instances whose backup times are whole minutes
+UNUSABLE_RATE = 0.03  # share of successful backups that cannot be used to restore (IsAvail 0)
 
 
 def _weighted(rng: random.Random, choices: Sequence[tuple[str, int]]) -> str:
@@ -67,6 +69,17 @@ def _weighted(rng: random.Random, choices: Sequence[tuple[str, int]]) -> str:
 def _hash_text(*parts: object, length: int) -> str:
     digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=32).digest()
     return "".join(_ALNUM[b % len(_ALNUM)] for b in digest[:length])
+
+
+def _hash_unit(*parts: object) -> float:
+    """A number in [0, 1) from its own hash: deciding something new this way leaves every
+    existing random stream, and so every existing fleet, unchanged."""
+    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
+
+
+def floor_minute(epoch: float) -> float:
+    return float(epoch // 60 * 60)
 
 
 def region_code(region_id: str) -> str:
@@ -156,8 +169,9 @@ def make_instance(
         category = "AlwaysOn" if version.endswith("_ent") else "HighAvailability"
     hosts = tuple(str(rng.randrange(1_000_000, 99_999_999)) for _ in range(2))
     code = region_code(region)
+    instance_id = _new_id(rng, chosen_engine, region, taken)
     return SimInstance(
-        instance_id=_new_id(rng, chosen_engine, region, taken),
+        instance_id=instance_id,
         serial=serial,
         engine=chosen_engine,
         engine_version=version,
@@ -186,6 +200,7 @@ def make_instance(
         databases=("app", "reporting") if chosen_engine == "SQLServer" else (),
         vpc_id=f"vpc-{code}" + _hash_text(seed, "vpc", region, env, length=17),
         vswitch_id=f"vsw-{code}" + _hash_text(seed, "vsw", region, env, length=17),
+        minute_precision=_hash_unit(seed, "minute", instance_id) < MINUTE_PRECISION_RATE,
     )
 
 
@@ -213,7 +228,12 @@ def full_backup_start(seed: int, instance: SimInstance, day: int) -> float | Non
     if weekday_of(day) not in instance.policy.weekdays:
         return None
     jitter = int(_unit(_draws(seed, instance.instance_id, day)[0]) * 3000)
-    return day * DAY + instance.policy.window_start_hour * 3600 + jitter
+    return _on_grid(instance, day * DAY + instance.policy.window_start_hour * 3600 + jitter)
+
+
+def _on_grid(instance: SimInstance, epoch: float) -> float:
+    # Minute-precision instances: whole minutes, so what is listed is exactly the truth.
+    return floor_minute(epoch) if instance.minute_precision else epoch
 
 
 def _size_on(instance: SimInstance, day: int, wobble: float) -> int:
@@ -244,6 +264,7 @@ def _backup(
     backup_type: str,
     manual: bool,
     failed: bool,
+    available: bool,
 ) -> SimBackup:
     method = instance.policy.method
     duration = _duration(instance, size, method, _unit(draws[slot + 4]))
@@ -252,6 +273,8 @@ def _backup(
         share = 0.1 + 0.6 * _unit((draws[slot + 7] * 2654435761) & 0xFFFFFFFF)
         duration = max(30.0, float(int(duration * share)))
     end = start + duration
+    if instance.minute_precision:
+        end = max(floor_minute(end), start + 60)  # start is on the grid already
     host = instance.host_ids[(draws[12] + slot) % len(instance.host_ids)]
     region = instance.region_id
     stamp = "".join(ch for ch in format_second(start) if ch.isdigit())
@@ -291,6 +314,7 @@ def _backup(
         databases=instance.databases if not failed and method == "Physical" else (),
         download_url=download,
         intranet_download_url=intranet,
+        available=available,
     )
 
 
@@ -315,17 +339,18 @@ def day_backups(
         planned.append((SLOT_FULL, full_start, size_today, "FullBackup", False))
     if instance.policy.incremental:
         hour = (instance.policy.window_start_hour + 12) % 24
-        start = day_start + hour * 3600 + int(_unit(draws[2]) * 3000)
+        start = _on_grid(instance, day_start + hour * 3600 + int(_unit(draws[2]) * 3000))
         size = int(size_today * (0.02 + 0.08 * _unit(draws[3])))
         planned.append((SLOT_INCREMENTAL, start, size, "IncrementalBackup", False))
     if _unit(draws[10]) < MANUAL_DAY_RATE:
-        start = day_start + int(_unit(draws[11]) * 80000)
+        start = _on_grid(instance, day_start + int(_unit(draws[11]) * 80000))
         planned.append((SLOT_MANUAL, start, size_today, "FullBackup", True))
     backups = []
     for slot, start, size, backup_type, manual in sorted(planned, key=lambda p: p[1]):
         if start < instance.created_at or (stop_after is not None and start > stop_after):
             continue
         failed = _unit(draws[slot + 7]) < failure_rate_at(start)
+        unusable = _hash_unit(seed, "unusable", instance.instance_id, day, slot) < UNUSABLE_RATE
         backups.append(
             _backup(
                 instance,
@@ -337,6 +362,7 @@ def day_backups(
                 backup_type=backup_type,
                 manual=manual,
                 failed=failed,
+                available=failed or not unusable,  # only successes can be unusable
             )
         )
     return tuple(backups)

@@ -79,6 +79,9 @@ class SimInstance:
     databases: tuple[str, ...] = ()  # per-database download links (SQL Server)
     vpc_id: str = ""
     vswitch_id: str = ""
+    # Its backups start and end on whole minutes and, with the minute_times quirk, are
+    # listed without seconds.
+    minute_precision: bool = False
 
     @property
     def has_backups(self) -> bool:
@@ -113,7 +116,9 @@ class SimBackup:
     # None: the field is left out (cloud-disk snapshots); "": present but empty.
     download_url: str | None = ""
     intranet_download_url: str | None = ""
+    # False: a success that cannot be used to restore (IsAvail 0).
+    available: bool = True
 
     @property
     def is_avail(self) -> int:
-        return 1 if self.status == "Success" else 0
+        return 1 if self.status == "Success" and self.available else 0

@@ -8,20 +8,27 @@ from exporter.simulator.models import SimBackup, SimInstance
 from exporter.simulator.timefmt import format_minute, format_second
 
 
-def backup_item(backup: SimBackup) -> dict[str, object]:
-    """One ``Items.Backup[]`` entry of DescribeBackups."""
+def backup_item(
+    backup: SimBackup, *, minute_times: bool = False, unusable_successes: bool = True
+) -> dict[str, object]:
+    """One ``Items.Backup[]`` entry of DescribeBackups.
+
+    ``minute_times``: times as ``yyyy-MM-ddTHH:mmZ`` (the documented form). Without
+    ``unusable_successes`` every success is IsAvail 1.
+    """
+    when = format_minute if minute_times else format_second
     item: dict[str, object] = {
         "BackupId": backup.backup_id,
         "DBInstanceId": backup.instance_id,
         "BackupStatus": backup.status,
-        "BackupStartTime": format_second(backup.start),
-        "BackupEndTime": format_second(backup.end),
+        "BackupStartTime": when(backup.start),
+        "BackupEndTime": when(backup.end),
         "BackupType": backup.backup_type,
         "BackupMode": backup.mode,
         "BackupMethod": backup.method,
         "BackupInitiator": backup.initiator,
         "BackupSize": backup.size,
-        "IsAvail": backup.is_avail,
+        "IsAvail": backup.is_avail if unusable_successes else int(backup.status == "Success"),
         "ConsistentTime": backup.consistent_time,
         "StorageClass": backup.storage_class,
         "CopyOnlyBackup": "0",

@@ -3,7 +3,8 @@ action and records every request.
 
 Order of checks for each request: latency, outage, HTML error page, signature, action and
 version, throttling, 5xx, forced error, then the action's own parameter rules. Faults that a
-gateway or load balancer would produce come before authentication; the others after it.
+gateway or load balancer would produce come before authentication; the others after it. A
+hostile mode (``Faults.hostile``) replaces only an answer that would have succeeded.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from exporter.simulator.actions import ACTIONS, Answer, Call
+from exporter.simulator.actions import ACTIONS, TAGS_MATCH, Answer, Call
 from exporter.simulator.auth import Authenticator
-from exporter.simulator.errors import ApiError
+from exporter.simulator.errors import ApiError, accepts_json, error_body
 from exporter.simulator.faults import Faults, InstanceFaults
 from exporter.simulator.fleet import Fleet
+from exporter.simulator.hostile import ErrorAnswer, HostileAnswers
+from exporter.simulator.models import SimBackup, SimInstance
+from exporter.simulator.quirks import Quirks
+from exporter.simulator.render import backup_item
 
 API_VERSION = "2014-08-15"
 HOST_ID = "rds.aliyuncs.com"
@@ -60,6 +65,7 @@ class RequestRecord:
     code: str  # "OK", the error Code, or HTML_CODE
     instance_id: str  # DBInstanceId parameter, "" when absent
     answered: float = 0.0  # monotonic clock when the answer was ready
+    accept: str = ""  # the Accept header, as sent
 
 
 @dataclass
@@ -79,7 +85,8 @@ class SimulatedRds:
     ``clock`` gives wall time (epoch seconds) for signatures and for what is visible;
     ``faults`` may be changed at any time; ``rng_seed`` fixes every random fault decision.
     ``max_records`` bounds ``requests`` to about the most recent ones (for long demo runs);
-    None keeps them all.
+    None keeps them all. ``quirks`` (default: all on) are the ways the real API departs from
+    what a client would expect; ``sim.quirks`` may be changed at any time too.
     """
 
     def __init__(
@@ -95,7 +102,15 @@ class SimulatedRds:
         wide_window_delay: float = DEFAULT_WIDE_WINDOW_DELAY,
         monotonic: Callable[[], float] = time.monotonic,
         max_records: int | None = None,
+        tags_match: str = "any",
+        quirks: Quirks | None = None,
     ) -> None:
+        # The real API's quirks, all on unless told otherwise; tests may change them live.
+        self.quirks = quirks if quirks is not None else Quirks()
+        # DescribeDBInstances Tags: "any" pair, as the API documents it; "all" for a stricter API.
+        if tags_match not in TAGS_MATCH:
+            raise ValueError(f"tags_match must be one of {TAGS_MATCH}, got {tags_match!r}")
+        self.tags_match = tags_match
         self.fleet = fleet
         self.clock = clock
         self.faults = faults if faults is not None else Faults()
@@ -113,6 +128,10 @@ class SimulatedRds:
         self._recent: dict[str, collections.deque[float]] = {}
         self._served = 0
         self._max_records = max_records
+        # Quirks and hostile answers draw from their own streams: switching them on or off
+        # leaves every other seeded fault decision as it was.
+        self._quirk_rng = random.Random(f"{rng_seed}|quirks")
+        self._hostile = HostileAnswers(rng_seed)
 
     # ----- who may see what ------------------------------------------------------------------
 
@@ -184,6 +203,7 @@ class SimulatedRds:
         by_action = self.faults.per_action.get(request.headers.get("x-acs-action", ""))
         if by_action is not None:
             layers.append(by_action)
+        hostile = _hostile_mode(self.faults, scoped, by_action, request.headers)
         latency = sum(layer.latency for layer in layers)
         if latency > 0:
             await asyncio.sleep(latency)
@@ -194,7 +214,7 @@ class SimulatedRds:
                 request.transport.abort()
             self._record(request, params, instance_id, received, now, _Reply(0, RESET_CODE, b""))
             return web.Response()  # never sent: the connection is gone
-        reply = self._answer(request, params, body, layers, now, received)
+        reply = await self._answer(request, params, body, layers, now, received, hostile)
         if reply.delay > 0:
             await asyncio.sleep(reply.delay)
         self._record(request, params, instance_id, received, now, reply)
@@ -229,6 +249,7 @@ class SimulatedRds:
                 code=reply.code,
                 instance_id=instance_id,
                 answered=self._monotonic(),
+                accept=request.headers.get("Accept", ""),
             )
         )
         if self._max_records is not None and len(self.requests) > 2 * self._max_records:
@@ -245,7 +266,7 @@ class SimulatedRds:
         # Draw only for active faults: with none, no randomness is consumed at all.
         return rate > 0 and self._rng.random() < rate
 
-    def _answer(
+    async def _answer(
         self,
         request: web.Request,
         params: dict[str, str],
@@ -253,9 +274,13 @@ class SimulatedRds:
         layers: list[InstanceFaults],
         now: float,
         received: float,
+        hostile: str | None,
     ) -> _Reply:
         request_id = self._request_id()
         key_id = ""
+        as_json = not self.quirks.xml_errors_unless_json or accepts_json(
+            ",".join(request.headers.getall("Accept", []))
+        )
         try:
             if any(layer.outage for layer in layers):
                 raise _unavailable()
@@ -283,10 +308,14 @@ class SimulatedRds:
                     now=now,
                     can_see=lambda instance_id: self.can_see(key_id, instance_id),
                     shuffle_seed=self._rng_seed if self.shuffle_items else None,
+                    tags_match=self.tags_match,
+                    quirks=self.quirks,
                 )
             )
         except ApiError as error:
-            return self._error(request_id, error, key_id)
+            return self._error(request_id, error, key_id, as_json)
+        if hostile is not None:
+            return await self._hostile_reply(hostile, request, request_id, answer, key_id, as_json)
         reply = self._success(
             request_id, answer, key_id, request.headers.get("x-acs-action", ""), params
         )
@@ -340,22 +369,81 @@ class SimulatedRds:
             access_key_id=key_id,
         )
 
-    def _error(self, request_id: str, error: ApiError, key_id: str) -> _Reply:
-        payload = {
-            "RequestId": request_id,
+    def _error(
+        self,
+        request_id: str,
+        error: ApiError,
+        key_id: str,
+        as_json: bool,
+        *,
+        shown_id: str | None = None,
+    ) -> _Reply:
+        """The error answer; ``shown_id`` replaces the RequestId in the body only."""
+        shown = request_id if shown_id is None else shown_id
+        fields = {
+            "RequestId": shown,
             "HostId": HOST_ID,
             "Code": error.code,
             "Message": error.message,
-            "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Rds&requestId={request_id}",
+            "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Rds&requestId={shown}",
         }
+        body, content_type = error_body(fields, as_json=as_json)
         headers = {"x-acs-request-id": request_id}
-        retry_after = self.faults.retry_after_ms
-        if error.code.startswith("Throttling") and retry_after is not None:
+        retry_after = self._retry_after_ms() if error.code.startswith("Throttling") else None
+        if retry_after is not None:
             headers["x-acs-retry-after"] = str(retry_after)
         return _Reply(
             error.status,
             error.code,
-            json.dumps(payload, separators=(",", ":")).encode(),
+            body,
+            content_type=content_type,
+            headers=headers,
+            access_key_id=key_id,
+        )
+
+    def _retry_after_ms(self) -> int | None:
+        # A fixed value set by a test wins; the quirk hints on about half, as gateways vary.
+        if self.faults.retry_after_ms is not None:
+            return self.faults.retry_after_ms
+        if self.quirks.retry_after_on_throttle and self._quirk_rng.random() < 0.5:
+            return self._quirk_rng.randint(1000, 5000)
+        return None
+
+    async def _hostile_reply(
+        self,
+        mode: str,
+        request: web.Request,
+        request_id: str,
+        answer: Answer,
+        key_id: str,
+        as_json: bool,
+    ) -> _Reply:
+        action = request.headers.get("x-acs-action", "")
+        payload = {**answer.body, "RequestId": request_id}
+        fallback = None
+        instance = self.fleet.instances.get(request.rel_url.query.get("DBInstanceId", ""))
+        if action == "DescribeBackups" and instance is not None:
+            fallback = backup_item(_sample_backup(instance, self.clock()))
+        result = await self._hostile.answer(
+            mode,
+            action=action,
+            payload=payload,
+            faults=self.faults,
+            secret=self._auth.secret_of(key_id),
+            token=request.headers.get("x-acs-security-token", ""),
+            fallback_item=fallback,
+        )
+        if isinstance(result, ErrorAnswer):
+            shown = result.request_id
+            reply = self._error(request_id, result.error, key_id, as_json, shown_id=shown)
+            reply.code = result.record_code
+            return reply
+        headers = {"x-acs-request-id": request_id, **result.headers}
+        return _Reply(
+            result.status,
+            mode.upper(),
+            result.body,
+            content_type=result.content_type,
             headers=headers,
             access_key_id=key_id,
         )
@@ -366,6 +454,43 @@ def _unavailable() -> ApiError:
         503,
         "ServiceUnavailable",
         "The request has failed due to a temporary failure of the server.",
+    )
+
+
+def _hostile_mode(
+    faults: Faults,
+    scoped: InstanceFaults | None,
+    by_action: InstanceFaults | None,
+    headers: Mapping[str, str],
+) -> str | None:
+    """The hostile mode for a request: per action, else per instance (DescribeBackups
+    only), else global."""
+    if by_action is not None and by_action.hostile is not None:
+        return by_action.hostile
+    backups = headers.get("x-acs-action") == "DescribeBackups"
+    if backups and scoped is not None and scoped.hostile is not None:
+        return scoped.hostile
+    return faults.hostile
+
+
+def _sample_backup(instance: SimInstance, now: float) -> SimBackup:
+    """A plausible successful backup, for huge_page when the asked window lists nothing."""
+    start = now // 3600 * 3600 - 3600
+    return SimBackup(
+        backup_id="0",
+        instance_id=instance.instance_id,
+        start=start,
+        end=start + 600,
+        status="Success",
+        backup_type="FullBackup",
+        mode="Automated",
+        method=instance.policy.method,
+        initiator="System",
+        size=instance.base_size_bytes,
+        engine=instance.engine,
+        engine_version=instance.engine_version,
+        region_id=instance.region_id,
+        host_instance_id=instance.host_ids[0],
     )
 
 

@@ -227,6 +227,21 @@ def expected_alerts(
                 must.add(("AliyunRdsBackupStale", instance_id, ""))
             elif age > limit - BOUNDARY_SLACK:
                 may.add(("AliyunRdsBackupStale", instance_id, ""))
+            # The schedule is judged on automated backups only.
+            automated = [
+                b
+                for b in backups
+                if b.backup_type == "FullBackup" and b.is_avail and b.mode == "Automated"
+            ]
+            stopped = ("AliyunRdsBackupScheduleStopped", instance_id, "")
+            if not automated:
+                must.add(stopped)
+            else:
+                automated_age = now - max(b.end for b in automated)
+                if automated_age > limit + BOUNDARY_SLACK:
+                    must.add(stopped)
+                elif automated_age > limit - BOUNDARY_SLACK:
+                    may.add(stopped)
         for backup_type in BACKUP_TYPES:
             of_type = [b for b in backups if b.backup_type == backup_type]
             # Backups that completed since the exporter started may or may not be polled yet.
@@ -239,6 +254,15 @@ def expected_alerts(
                 may.add(key)
             if any(b.status != "Success" and b.end >= started - 120 for b in of_type):
                 may.add(("AliyunRdsBackupNewFailures", instance_id, backup_type))
+            # The newest success of the type cannot be restored from (IsAvail 0).
+            any_success = fleet.newest_success(
+                instance_id, backup_type, now=now, lookback=LOOKBACK, restorable_only=False
+            )
+            unusable = ("AliyunRdsBackupUnusable", instance_id, backup_type)
+            if any_success is not None and not any_success.is_avail and not changing:
+                must.add(unusable)
+            elif changing:
+                may.add(unusable)
     must.add(("AliyunRdsBackupCollectionFailing", missing, ""))
     # 30% of the throttled instance's calls fail; all five tries of one call rarely do.
     may.add(("AliyunRdsBackupCollectionFailing", throttled, ""))
@@ -353,11 +377,19 @@ def test_alerts_follow_the_demo_fleet(scraped: Stack) -> None:
     assert set(roles.failing) <= alerting, sorted(active)
     assert ("AliyunRdsBackupCollectionFailing", roles.missing, "") in active
 
-    # Healthy instances stay silent: the demo has no random failures, and every healthy
-    # instance has a policy that its backups keep.
-    assert set(roles.healthy) <= expectation.clean, sorted(set(roles.healthy) - expectation.clean)
-    noisy = {key for key in active if key[1] in roles.healthy}
+    # The stale instance's schedule stopped too.
+    assert ("AliyunRdsBackupScheduleStopped", roles.stale, "") in active, sorted(active)
+    # The demo makes one healthy instance's newest full backup unusable (IsAvail 0).
+    unusable = {k[1] for k in active if k[0] == "AliyunRdsBackupUnusable"}
+    assert unusable & set(roles.healthy), sorted(active)
+
+    # Healthy instances stay silent but for that: the demo has no random failures, and every
+    # healthy instance has a policy that its backups keep.
+    noisy = {key for key in active if key[1] in roles.healthy and key not in expectation.must}
     assert not noisy, f"healthy instances alerting: {sorted(noisy)}"
+    for instance_id in roles.healthy:
+        wanted = {key for key in expectation.must if key[1] == instance_id}
+        assert {key[0] for key in wanted} <= {"AliyunRdsBackupUnusable"}, sorted(wanted)
 
 
 def test_exporter_health_alerts_stay_silent(scraped: Stack) -> None:
