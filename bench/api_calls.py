@@ -4,7 +4,7 @@ Runs the real exporter (poller, client, signing, HTTP over loopback) against the
 with a manual clock, so hours of polling take seconds, and counts the DescribeBackups calls the
 simulator received per instance.
 
-    python bench/api_calls.py [--instances 200] [--intervals 12]
+    python -m bench.api_calls [--instances 200] [--intervals 12]
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import asyncio
 import random
 from collections import Counter
 
-from exporter.clock import ManualClock
 from exporter.config import parse_config
 from exporter.service import Exporter
 from exporter.simulator import Fleet, SimulatedRds
+from tests.clock import ManualClock
 
 KEY_ID, SECRET = "LTAI5tBenchKey000000000", "bench-secret-0000000000"
 START = 1_764_331_200.0

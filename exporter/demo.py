@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.config import Config, parse_config
-from exporter.service import Exporter, serve
+from exporter.service import Exporter
+from exporter.serving import serve
 from exporter.simulator import (
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,

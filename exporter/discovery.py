@@ -27,13 +27,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from exporter.aliyun.client import RdsClient
-from exporter.aliyun.credentials import CredentialsError
-from exporter.aliyun.errors import ApiError
 from exporter.aliyun.models import DBInstance
 from exporter.clock import Clock
 from exporter.config import DiscoveryConfig, format_duration
-from exporter.poller import next_slot
-from exporter.state import READ_ONLY, DiscoveryStatus, Target
+from exporter.failures import failure_of
+from exporter.schedule import next_slot
+from exporter.state import READ_ONLY, DiscoveryStatus, Source, Target
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +100,28 @@ async def _listing(
     return found
 
 
+def discovery_line(entry: DiscoveryConfig) -> str:
+    """What ``--check-config`` says one discovery entry costs."""
+    listings = len(listing_filters(entry))  # several tags: one listing per pair
+    calls = (
+        "one DescribeDBInstances call per 100 instances found"
+        if listings == 1
+        else f"{listings} DescribeDBInstances listings (one per tag), each one call per 100 "
+        "instances it finds"
+    )
+    return (
+        f"discovery: account {entry.account}, region {entry.region}: {calls}, every "
+        f"{format_duration(entry.refresh)}; vanished instances kept for "
+        f"{format_duration(entry.grace)}"
+    )
+
+
 def target_for(entry: DiscoveryConfig, instance: DBInstance) -> Target:
     return Target(
         instance_id=instance.instance_id,
         region=instance.region_id or entry.region,
         account=entry.account,
-        source="discovery",
+        source=Source.DISCOVERY,
         description=instance.description,
         engine=instance.engine,
         engine_version=instance.engine_version,
@@ -128,7 +143,7 @@ def merge_targets(static: Sequence[Target], discovered: Iterable[Iterable[Target
             current = merged.get(target.instance_id)
             if current is None or (current.retiring and not target.retiring):
                 merged[target.instance_id] = target
-            elif current.source == "static" and not current.description:
+            elif current.source == Source.STATIC and not current.description:
                 merged[target.instance_id] = dataclasses.replace(
                     current,
                     description=target.description,
@@ -205,19 +220,26 @@ class DiscoveryLoop:
         follows it, on failure of any nothing changes."""
         status = self.status
         error: str | None = None
-        message = ""
         try:
             found = await list_instances(self._client, self.entry)
             if self._owns is not None:
                 found = [instance for instance in found if self._owns(instance.instance_id)]
-        except ApiError as err:
-            error, message = err.code, err.summary()
-        except CredentialsError as err:
-            error, message = "CredentialsError", str(err)
-        except Exception:
-            error = "ExporterError"
-            if status.last_error != error:
-                log.exception("discovery (%s): unexpected error", self.name)
+        except Exception as exc:  # mapped to a code and logged once per change of code
+            failure = failure_of(exc)
+            error = failure.code
+            if failure.unexpected and status.last_error != error:
+                log.error(
+                    "discovery (%s): unexpected error",
+                    self.name,
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                )
+            elif error != status.last_error:
+                log.warning(
+                    "discovery (%s): refresh failed, keeping the last list of %d instance(s): %s",
+                    self.name,
+                    len(self._known),
+                    failure.message,
+                )
         else:
             changed = self._apply(found)
             status.last_success = self._clock.time()
@@ -226,13 +248,6 @@ class DiscoveryLoop:
                 log.info("discovery (%s): recovered, %d instance(s)", self.name, len(found))
             if changed:
                 self._on_change()
-        if error not in (None, "ExporterError", status.last_error):
-            log.warning(
-                "discovery (%s): refresh failed, keeping the last list of %d instance(s): %s",
-                self.name,
-                len(self._known),
-                message,
-            )
         status.success = error is None
         status.last_error = error
         if not status.refreshed:

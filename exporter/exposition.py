@@ -5,8 +5,8 @@ The library's encoders format every sample on every scrape: at 10,000 instances 
 180,000 lines, a few seconds of CPU with the event loop blocked. Here each instance keeps its
 lines, family by family, with the state they were formatted from; a scrape formats only the
 instances whose state changed since (a poll changes an instance once per interval) and the
-values that depend on the time of the scrape (backup ages, the next planned backup), and joins
-the rest.
+values of the families the table in ``exporter.metrics`` marks ``at_scrape`` (backup ages, the
+next planned backup, the last successful poll), and joins the rest.
 
 The text is byte for byte what the library's encoders give for the collector's families (the
 tests compare them), in the formats Prometheus asks for: text 0.0.4 and 1.0.0 and OpenMetrics
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.exposition import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -34,15 +34,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from exporter import metrics as m
 from exporter.clock import Clock
-from exporter.collector import (
-    BackupCollector,
-    age_at,
-    next_backup,
-    render_instance,
-    rendered_state,
-    success_ends,
-)
+from exporter.collector import SCRAPE_TIME_VALUES, BackupCollector, cache_key, render_instance
 from exporter.state import FleetState, InstanceState
 
 log = logging.getLogger(__name__)
@@ -98,11 +92,11 @@ class _Families(Collector):
 class _Lines:
     """One instance's formatted lines, and the state they were formatted from."""
 
-    key: tuple[object, ...]  # rendered_state() when formatted
-    static: tuple[bytes, ...]  # one per family but the volatile ones
-    ages: tuple[tuple[str, float], ...]  # (line up to the value, end of the newest success)
-    last_success_prefix: str  # the collect_last_success line up to the value
-    next_prefix: str  # the next-backup line up to the value
+    key: tuple[object, ...]  # cache_key() when formatted
+    cached: tuple[bytes, ...]  # one per family not read at scrape time, in the table's order
+    # Families read at scrape time: each sample's line up to its value, by (family, labels).
+    prefixes: dict[tuple[int, tuple[str, ...]], str] = field(default_factory=dict)
+    broken: bool = False  # its rendering failed: it shows nothing at all
 
 
 class FleetExposition:
@@ -141,23 +135,21 @@ class FleetExposition:
         families = self._collector.families()
         instances = list(self._state.instances.values())
         lines = self._refresh(instances)
-        static = iter(zip(*(entry.static for entry in lines), strict=True))
+        cached = iter(zip(*(entry.cached for entry in lines), strict=True))
 
         def encode(collector: Collector) -> bytes:
             text = encoder(collector)
             return text[: -len(_EOF)] if openmetrics and text.endswith(_EOF) else text
 
         out = [encode(_Families(family for c in self._head for family in c.collect()))]
-        for family in families.all():
+        for index, (metric, family) in enumerate(
+            zip(m.INSTANCE_METRICS, families.all(), strict=True)
+        ):
             out.append(encode(_Families([family])))  # HELP and TYPE: the family is empty
-            if family is families.age:
-                out.append(_ages(lines, now))
-            elif family is families.collect_last_success:
-                out.append(_last_successes(lines, instances))
-            elif family is families.policy_next:
-                out.append(_next_backups(lines, instances, now))
+            if metric.at_scrape:
+                out.append(_at_scrape(index, metric, lines, instances, now))
             else:
-                out.extend(next(static, ()))
+                out.extend(next(cached, ()))
         out.append(encoder(_Families(self._collector.exporter_families())))
         return out
 
@@ -171,7 +163,7 @@ class FleetExposition:
             if formatted >= limit:
                 break
             instance_id = instance.target.instance_id
-            key = rendered_state(instance)
+            key = cache_key(instance)
             entry = self._cache.get(instance_id)
             if entry is not None and entry.key == key:
                 entry.key = key
@@ -183,13 +175,13 @@ class FleetExposition:
         return formatted
 
     def _refresh(self, instances: Iterable[InstanceState]) -> list[_Lines]:
-        """Every instance's lines, formatting again those whose rendered state changed;
-        forgets instances that left."""
+        """Every instance's lines, formatting again those whose cache key changed; forgets
+        instances that left."""
         cache: dict[str, _Lines] = {}
         lines = []
         for instance in instances:
             instance_id = instance.target.instance_id
-            key = rendered_state(instance)
+            key = cache_key(instance)
             entry = self._cache.get(instance_id)
             if entry is None or entry.key != key:
                 entry = self._format(instance, key)
@@ -204,62 +196,51 @@ class FleetExposition:
 
     def _format(self, instance: InstanceState, key: tuple[object, ...]) -> _Lines:
         f = self._scratch
-        volatile = (f.age, f.collect_last_success, f.policy_next)
-        layout = f.all()
-        for family in layout:
-            family.samples.clear()
-        static = [family for family in layout if all(family is not v for v in volatile)]
-        iid = instance.target.instance_id
+        f.clear()
+        formatted = [
+            family
+            for metric, family in zip(m.INSTANCE_METRICS, f.all(), strict=True)
+            if not metric.at_scrape
+        ]
         try:
             render_instance(f, instance)
-            ends = success_ends(instance)
-            for labels, _ in ends:
-                f.age.add_metric(labels, 0.0)
-            f.collect_last_success.add_metric([iid], 0.0)
-            f.policy_next.add_metric([iid], 0.0)
             return _Lines(
-                key=key,
-                static=tuple(
-                    "".join([sample_line(s) for s in family.samples]).encode() for family in static
+                key,
+                tuple(
+                    "".join([sample_line(s) for s in family.samples]).encode()
+                    for family in formatted
                 ),
-                ages=tuple(
-                    (sample_prefix(sample), end)
-                    for sample, (_, end) in zip(f.age.samples, ends, strict=True)
-                ),
-                last_success_prefix=sample_prefix(f.collect_last_success.samples[0]),
-                next_prefix=sample_prefix(f.policy_next.samples[0]),
             )
         except Exception:  # one broken record must not cost the whole scrape
-            log.exception("cannot render instance %s", iid)
-            return _Lines(key, (b"",) * len(static), (), "", "")
+            log.exception("cannot render instance %s", instance.target.instance_id)
+            return _Lines(key, (b"",) * len(formatted), broken=True)
 
 
-def _ages(lines: Iterable[_Lines], now: float) -> bytes:
-    return "".join(
-        [f"{prefix}{go_float(age_at(now, end))}\n" for entry in lines for prefix, end in entry.ages]
-    ).encode()
-
-
-def _last_successes(lines: Iterable[_Lines], instances: Iterable[InstanceState]) -> bytes:
-    return "".join(
-        [
-            f"{entry.last_success_prefix}{go_float(instance.last_collect_success)}\n"
-            for entry, instance in zip(lines, instances, strict=True)
-            if instance.last_collect_success is not None and entry.last_success_prefix
-        ]
-    ).encode()
-
-
-def _next_backups(lines: Iterable[_Lines], instances: Iterable[InstanceState], now: float) -> bytes:
+def _at_scrape(
+    index: int,
+    metric: m.MetricDef,
+    lines: Sequence[_Lines],
+    instances: Sequence[InstanceState],
+    now: float,
+) -> bytes:
+    """The lines of a family read at scrape time: values computed now, each sample's line up
+    to its value formatted once per instance state and label set."""
+    values = SCRAPE_TIME_VALUES[metric]
     out = []
     for entry, instance in zip(lines, instances, strict=True):
-        if not entry.next_prefix or instance.policy is None:
+        if entry.broken:
             continue
         try:
-            upcoming = next_backup(instance, now)
+            samples = values(instance, now)
         except Exception:  # as in render_instance: only this series of this instance is lost
             log.exception("cannot render instance %s", instance.target.instance_id)
             continue
-        if upcoming is not None:
-            out.append(f"{entry.next_prefix}{go_float(upcoming)}\n")
+        for labels, value in samples:
+            prefix = entry.prefixes.get((index, labels))
+            if prefix is None:
+                sample = Sample(
+                    metric.full_name, dict(zip(metric.labels, labels, strict=True)), value
+                )
+                prefix = entry.prefixes[(index, labels)] = sample_prefix(sample)
+            out.append(f"{prefix}{go_float(value)}\n")
     return "".join(out).encode()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, cast
@@ -32,6 +33,10 @@ HEADER_TIMEOUT = 60.0
 # TLS session) from one scrape to the next.
 IDLE_TIMEOUT = 300.0
 MAX_CONNECTIONS = 512
+# A TLS handshake is done by asyncio before the connection reaches the guard (so it is neither
+# counted nor timed by it): asyncio's default gives it 60 s. Ten seconds, as Go's HTTP client
+# gives the other end of it (net/http's TLSHandshakeTimeout), is plenty for a real client.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 # At most one "connection limit reached" warning per this many seconds.
 WARN_EVERY = 60.0
 
@@ -54,6 +59,7 @@ class HttpLimits:
     header_timeout: float = HEADER_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
+    tls_handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT
 
 
 def default_limits() -> HttpLimits:
@@ -100,11 +106,47 @@ class GuardedAppRunner(web.AppRunner):
 
     def __init__(self, app: web.Application, limits: HttpLimits, **kwargs: Any) -> None:
         super().__init__(app, keepalive_timeout=limits.idle_timeout, **kwargs)
-        self._limits = limits
+        self.limits = limits
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        return _GuardedServer(server, self._limits)
+        return _GuardedServer(server, self.limits)
+
+
+class GuardedTCPSite(web.TCPSite):
+    """A TCP site whose TLS handshakes time out after ``limits.tls_handshake_timeout``
+    (aiohttp's own site has no setting for it)."""
+
+    def __init__(
+        self,
+        runner: GuardedAppRunner,
+        host: str | None,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context)
+        self._handshake_timeout = runner.limits.tls_handshake_timeout
+
+    async def start(self) -> None:
+        if self._ssl_context is None:
+            await super().start()
+            return
+        await web.BaseSite.start(self)  # registers the site with its runner
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
 
 
 class _GuardedServer(web.Server):

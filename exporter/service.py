@@ -9,22 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import signal
-import ssl
-from collections.abc import Callable, Iterable
-from contextlib import AsyncExitStack
+from collections.abc import Iterable, Mapping
 
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
-from exporter.aliyun.client import (
-    DESCRIBE_BACKUP_POLICY,
-    DESCRIBE_DB_INSTANCES,
-    RdsClient,
-    RetryPolicy,
-)
+from exporter.aliyun.client import DESCRIBE_DB_INSTANCES, RdsClient, RetryPolicy
 from exporter.aliyun.credentials import (
     Credentials,
     CredentialsError,
@@ -35,21 +27,19 @@ from exporter.aliyun.credentials import (
 from exporter.aliyun.limiter import RequestLimiter
 from exporter.clock import Clock, SystemClock
 from exporter.collector import BackupCollector
-from exporter.config import Config, ConfigError, format_duration
-from exporter.discovery import DiscoveryLoop, merge_targets
+from exporter.config import Config, format_duration
+from exporter.discovery import DiscoveryLoop, discovery_line, merge_targets
+from exporter.duties import disabled_lines, duties_for
 from exporter.exposition import FleetExposition
-from exporter.filesafe import run_in_daemon_thread
-from exporter.httpserver import GuardedAppRunner, default_limits
-from exporter.poller import Poller, PollSettings
+from exporter.poller import Poller, plan_load
 from exporter.sharding import Shard
-from exporter.state import DiscoveryStatus, FleetState, Target
+from exporter.state import DiscoveryStatus, FleetState, Source, Target
 from exporter.telemetry import Telemetry
 from exporter.web import make_app
 from exporter.webconfig import WebConfig, middleware
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE = 5.0
 # Between scrapes, the /metrics lines of instances that changed are formatted ahead, at most
 # this many (about 0.1 ms each) every this many seconds.
 FORMAT_EVERY = 2.0
@@ -75,7 +65,7 @@ def targets_from_config(config: Config, shard: Shard | None = None) -> list[Targ
             instance_id=instance.id,
             region=instance.region,
             account=instance.account,
-            source="static",
+            source=Source.STATIC,
             labels=dict(instance.labels),
         )
         for instance in config.instances
@@ -83,16 +73,42 @@ def targets_from_config(config: Config, shard: Shard | None = None) -> list[Targ
     ]
 
 
-def poll_settings(config: Config) -> PollSettings:
+def load_plan(config: Config, shard: Shard | None = None) -> list[str]:
+    """What ``--check-config`` prints: the load this config puts on the API (this replica's
+    share of it when sharded), from the same duties and schedule the poller runs."""
     polling = config.polling
-    return PollSettings(
-        interval=polling.interval,
-        lookback=polling.lookback,
-        window=polling.window,
-        overlap=polling.effective_overlap,
-        page_size=polling.page_size,
-        policy_refresh=polling.policy_refresh,
+    instances = sum(1 for i in config.instances if shard is None or shard.owns(i.id))
+    discovery = config.discovery
+    lines = [f"accounts: {len(config.accounts)}"]
+    if shard is not None and shard.sharded:
+        lines.append(
+            f"shard: {shard.index} of {shard.total} (indexes 0..{shard.total - 1}): "
+            f"{instances} of the {len(config.instances)} static instances, and about "
+            f"1/{shard.total} of those discovery finds"
+        )
+    lines.append(
+        f"instances: {instances} static"
+        + (
+            f", discovery entries: {len(discovery)} (each instance found adds the same load "
+            "as a static one)"
+            if discovery
+            else ""
+        )
     )
+    lines.append(
+        f"polling: every {format_duration(polling.interval)}, lookback "
+        f"{format_duration(polling.lookback)}, window {format_duration(polling.window)}, "
+        f"overlap {format_duration(polling.effective_overlap)}"
+    )
+    duties = duties_for(polling, SystemClock())
+    costs = plan_load(duties, instances, polling, config.api.rate_limit)
+    notes = [line for line in costs if line.startswith(("note:", "warning:"))]
+    lines += [line for line in costs if line not in notes]
+    lines += [discovery_line(entry) for entry in discovery]
+    lines += disabled_lines(polling)
+    lines += notes
+    lines += [f"warning: {warning}" for warning in config.warnings]
+    return lines
 
 
 class Exporter:
@@ -174,15 +190,49 @@ class Exporter:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(api.concurrency * 2, 10))
         )
+        providers = self._credentials()
+        await _warm_up(providers.values())
+        clients = self._make_clients(self._session, providers)
+        duties = duties_for(self.config.polling, self.clock, self.telemetry)
+        for duty in duties:
+            self.telemetry.expect_action(duty.action)
+        self._poller = Poller(
+            self.state,
+            clients,
+            self.config.polling,
+            self.clock,
+            duties,
+            on_gone=self._instance_gone,
+        )
+        self._static = targets_from_config(self.config, self.shard)
+        self._start_discovery(clients)
+        self._update()
+        self._discovery_tasks = [
+            asyncio.create_task(loop.run(), name=f"discovery {loop.name}") for loop in self._loops
+        ]
+        self._warmer = asyncio.create_task(self._keep_lines_formatted(), name="format /metrics")
+        self._started = True
+
+    def _make_clients(
+        self, session: aiohttp.ClientSession, providers: Mapping[str, CredentialsProvider]
+    ) -> dict[str, RdsClient]:
+        """One client per account, all sharing the session and one limiter."""
+        api = self.config.api
         # One limiter for the whole process, shared by every account: the documented
         # rate_limit is per process, and RDS throttles per account and per API, so a shared
         # limit can never push any one account over its quota.
         limiter = RequestLimiter(api.rate_limit, api.concurrency, self.clock)
-        providers = self._credentials()
-        await _warm_up(providers.values())
-        clients = {
+        for account in self.config.accounts:
+            log.info(
+                "account %s: %d static instance(s), %d discovery entries, credentials: %s",
+                account.name,
+                len(account.instances),
+                len(account.discovery),
+                providers[account.name].description,
+            )
+        return {
             account.name: RdsClient(
-                self._session,
+                session,
                 providers[account.name],
                 limiter,
                 self.clock,
@@ -195,25 +245,9 @@ class Exporter:
             )
             for account in self.config.accounts
         }
-        for account in self.config.accounts:
-            log.info(
-                "account %s: %d static instance(s), %d discovery entries, credentials: %s",
-                account.name,
-                len(account.instances),
-                len(account.discovery),
-                providers[account.name].description,
-            )
-        if self.config.polling.policy_refresh > 0:
-            self.telemetry.expect_action(DESCRIBE_BACKUP_POLICY)
-        self._poller = Poller(
-            self.state,
-            clients,
-            poll_settings(self.config),
-            self.clock,
-            observer=self.telemetry,
-            on_gone=self._instance_gone,
-        )
-        self._static = targets_from_config(self.config, self.shard)
+
+    def _start_discovery(self, clients: Mapping[str, RdsClient]) -> None:
+        """A loop per discovery entry; an entry a reload kept keeps what it found."""
         carried = {loop.entry: loop for loop in self._carried_loops}
         self._carried_loops = []
         for entry in self.config.discovery:
@@ -238,12 +272,6 @@ class Exporter:
             self._loops.append(loop)
         if self._loops:
             self.telemetry.expect_action(DESCRIBE_DB_INSTANCES)
-        self._update()
-        self._discovery_tasks = [
-            asyncio.create_task(loop.run(), name=f"discovery {loop.name}") for loop in self._loops
-        ]
-        self._warmer = asyncio.create_task(self._keep_lines_formatted(), name="format /metrics")
-        self._started = True
 
     async def _keep_lines_formatted(self) -> None:
         """Formats the /metrics lines of instances that changed, a batch at a time, between
@@ -303,100 +331,3 @@ class Exporter:
         )
         await self.start()
         self.telemetry.reloaded(True, self.clock.time())
-
-
-async def reload_from(exporter: Exporter, load: Callable[[], Config]) -> bool:
-    """SIGHUP: reads the configuration again and applies it, or refuses it and keeps the
-    running one (each problem logged on its own line, and the reload gauge says so)."""
-    refused = "reload refused, keeping the running configuration: %s"
-    try:
-        # File I/O stays off the event loop, and off its default executor too: asyncio.run
-        # waits for that one at exit, so a read that hangs (a dead mount) would stop SIGTERM.
-        config = await run_in_daemon_thread(load, "reload")
-    except ConfigError as err:
-        for problem in err.problems:
-            log.error(refused, problem)
-        exporter.telemetry.reloaded(False, exporter.clock.time())
-        return False
-    except Exception as err:  # a loader bug must not leave the gauge saying all is well
-        # Only the type: the message of an unexpected error could quote a secret.
-        log.error(refused, f"cannot load it ({type(err).__name__})")
-        exporter.telemetry.reloaded(False, exporter.clock.time())
-        return False
-    for warning in config.warnings:
-        log.warning("%s", warning)
-    running = exporter.config
-    try:
-        await exporter.reload(config)
-    except Exception:
-        # The new configuration passed its checks but could not be started: go back to the one
-        # that was running rather than stay stopped.
-        log.exception("reload failed while starting; going back to the running configuration")
-        await exporter.reload(running)
-        exporter.telemetry.reloaded(False, exporter.clock.time())
-        return False
-    log.info("configuration reloaded: %d static instance(s)", len(config.instances))
-    return True
-
-
-async def serve(
-    exporter: Exporter,
-    host: str | None,
-    port: int,
-    ssl_context: ssl.SSLContext | None = None,
-    load: Callable[[], Config] | None = None,
-) -> None:
-    """Runs until SIGTERM or SIGINT, then shuts down within a few seconds. With ``load``,
-    SIGHUP reloads the configuration through it."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    reloads: set[asyncio.Task[bool]] = set()
-    lock = asyncio.Lock()
-
-    async def reload_once() -> bool:
-        async with lock:  # SIGHUPs in a burst apply one after the other
-            if load is None:
-                log.warning("SIGHUP ignored: there is no configuration file to reload")
-                return False
-            return await reload_from(exporter, load)
-
-    def finished(task: asyncio.Task[bool]) -> None:
-        reloads.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # Retrieved here, so never "Task exception was never retrieved" instead.
-            log.error("reload failed: %s", type(task.exception()).__name__)
-
-    def on_hangup() -> None:
-        if stop.is_set():  # shutting down: nothing to reload into
-            return
-        task = asyncio.create_task(reload_once(), name="reload")
-        reloads.add(task)
-        task.add_done_callback(finished)
-
-    loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    # Header and idle timeouts and a connection cap: exporter.httpserver.
-    runner = GuardedAppRunner(
-        exporter.app,
-        default_limits(),
-        handle_signals=False,
-        access_log=None,
-        shutdown_timeout=SHUTDOWN_GRACE,
-    )
-    async with AsyncExitStack() as stack:
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-        await site.start()
-        await exporter.start()
-        stack.push_async_callback(exporter.stop)
-        log.info("listening on %s://%s:%d", "https" if ssl_context else "http", host or "*", port)
-        await stop.wait()
-        log.info("shutting down")
-        # A reload in progress does not hold this up: a load waits on a daemon thread, so
-        # cancelling returns at once whatever the file system does.
-        for task in list(reloads):
-            task.cancel()
-        # A reload cut short must be over before the exporter stops for good.
-        await asyncio.gather(*reloads, return_exceptions=True)

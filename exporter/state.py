@@ -6,6 +6,7 @@ BackupId within the lookback, so memory is bounded by the number of instances, n
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -27,6 +28,13 @@ EARLIEST_BACKUP = 1_262_304_000.0
 MAX_SKIPPED = 1000
 
 
+class Source(str, enum.Enum):
+    """Where a target comes from: the configuration's static list, or discovery."""
+
+    STATIC = "static"
+    DISCOVERY = "discovery"
+
+
 @dataclass(frozen=True)
 class Target:
     """One instance to poll, and the labels it carries on the info metric."""
@@ -34,7 +42,7 @@ class Target:
     instance_id: str
     region: str
     account: str = "default"
-    source: str = "static"  # static | discovery
+    source: Source = Source.STATIC
     labels: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
     engine: str = ""  # from discovery; backups tell the poller too
@@ -43,6 +51,9 @@ class Target:
     created_at: float | None = None  # CreateTime from discovery: no backup can be older
     retiring: bool = False
     """Discovery no longer finds it; kept (and polled) until its grace period ends."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", Source(self.source))  # "static" works too
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,7 @@ def started_at(backup: Backup) -> float:
     return backup.end if backup.end is not None else 0.0
 
 
-def summarize(backups: Iterable[Backup]) -> dict[str, TypeSummary]:
+def summarize_backups(backups: Iterable[Backup]) -> dict[str, TypeSummary]:
     grouped: dict[str, list[Backup]] = {}
     for backup in backups:
         grouped.setdefault(backup.backup_type, []).append(backup)
@@ -117,6 +128,18 @@ def _newest_key(backup: Backup) -> tuple[float, str]:
 
 
 @dataclass
+class DutyStatus:
+    """How one API duty (exporter.duties) is doing for one instance."""
+
+    due: float = 0.0
+    """Monotonic time it is next due (duties that run at every poll ignore it)."""
+    ran: bool = False
+    """It finished once, successfully or not."""
+    error: str | None = None
+    """The code of its last failure; None after a success. Errors are logged once per change."""
+
+
+@dataclass
 class InstanceState:
     target: Target
     backups: dict[str, Backup] = field(default_factory=dict)
@@ -126,9 +149,12 @@ class InstanceState:
     """True once a poll succeeded: failures first seen after that are counted."""
     watermark: float | None = None
     """End of the last fully successful poll (epoch seconds, minute-aligned)."""
-    reread_from: float | None = None
-    """Start of the first window whose records were skipped at the last successful poll: the
-    next poll reads again from there (a record damaged on the way is not lost)."""
+    reread: dict[tuple[float, float], None] = field(default_factory=dict)
+    """Windows (start, end) whose records had to be skipped: read again, at most every
+    ``REREAD_EVERY``, until they can be read or leave the lookback (a record damaged on the
+    way is not lost)."""
+    reread_after: float = 0.0
+    """Wall time from which those windows are due to be read again."""
     snapshot_chain_bytes: int | None = None
     engine: str = ""
     engine_version: str = ""
@@ -139,11 +165,17 @@ class InstanceState:
     last_error: str | None = None
     policy: PolicySummary | None = None
     """The last DescribeBackupPolicy answer that could be read; kept when a refresh fails."""
-    policy_due: float = 0.0
-    """Monotonic time of the next policy fetch."""
-    policy_error: str | None = None
+    duties: dict[str, DutyStatus] = field(default_factory=dict)
+    """Each API duty's schedule and last outcome, by duty name."""
     skipped: dict[str, float] = field(default_factory=dict)
     """Records that could not be folded in, by key, with the wall time they were last read."""
+
+    def duty(self, name: str) -> DutyStatus:
+        """The status of a duty, created at its first run."""
+        status = self.duties.get(name)
+        if status is None:
+            status = self.duties[name] = DutyStatus()
+        return status
 
     @property
     def not_before(self) -> float:
@@ -198,7 +230,7 @@ class InstanceState:
             del self.skipped[key]
 
     def refresh_summaries(self) -> None:
-        self.summaries = summarize(self.backups.values())
+        self.summaries = summarize_backups(self.backups.values())
         if self.baseline_done:
             # A replica gets no zero series for types it never has: "no backup in lookback"
             # would otherwise page for every replica that discovery includes.

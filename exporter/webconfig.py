@@ -50,6 +50,9 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
+_TLS_KEYS = frozenset(
+    {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version"}
+)
 _CACHE_SIZE = 64
 # bcrypt checks at once: requests beyond these wait their turn instead of piling work onto the
 # loop's shared thread pool (which credential loading and reloads use too).
@@ -129,48 +132,11 @@ def _tls(value: object, base: Path, problems: list[str]) -> TlsConfig | None:
     section = _mapping(value, "tls_server_config", problems)
     if section is None:
         return None
-    known = {
-        "cert_file",
-        "key_file",
-        "client_ca_file",
-        "client_auth_type",
-        "min_version",
-        "max_version",
-    }
     start = len(problems)
-    problems += [f"tls_server_config.{key}: unknown key" for key in section if key not in known]
-    files: dict[str, Path | None] = {}
-    for key in ("cert_file", "key_file", "client_ca_file"):
-        raw = section.get(key)
-        if raw is None or raw == "":
-            if key != "client_ca_file":
-                problems.append(f"tls_server_config.{key}: required")
-            files[key] = None
-            continue
-        file = base / str(raw)
-        if not file.is_file():
-            problems.append(f"tls_server_config.{key}: no such file: {raw}")
-        files[key] = file
-    auth = str(section.get("client_auth_type", "NoClientCert"))
-    if auth not in _CLIENT_AUTH:
-        problems.append(
-            f"tls_server_config.client_auth_type: must be one of {', '.join(_CLIENT_AUTH)}"
-        )
-    elif files.get("client_ca_file") is not None and _CLIENT_AUTH[auth] == ssl.CERT_NONE:
-        # Otherwise the CA would be loaded and silently never asked (the exporter-toolkit
-        # refuses this too).
-        problems.append(
-            "tls_server_config.client_auth_type: must require or verify client certificates "
-            "when client_ca_file is set (VerifyClientCertIfGiven or RequireAndVerifyClientCert)"
-        )
-    elif _CLIENT_AUTH[auth] != ssl.CERT_NONE and files.get("client_ca_file") is None:
-        problems.append(f"tls_server_config.client_ca_file: required with client_auth_type {auth}")
-    versions = {}
-    for key, default in (("min_version", "TLS12"), ("max_version", None)):
-        raw_version = section.get(key, default)
-        if raw_version is not None and raw_version not in _TLS_VERSIONS:
-            problems.append(f"tls_server_config.{key}: must be one of {', '.join(_TLS_VERSIONS)}")
-        versions[key] = raw_version
+    problems += [f"tls_server_config.{key}: unknown key" for key in section if key not in _TLS_KEYS]
+    files = _tls_files(section, base, problems)
+    auth = _client_auth(section, files.get("client_ca_file") is not None, problems)
+    versions = _tls_versions(section, problems)
     if len(problems) > start:
         return None
     cert, key_file = files["cert_file"], files["key_file"]
@@ -189,6 +155,51 @@ def _tls(value: object, base: Path, problems: list[str]) -> TlsConfig | None:
         problems.append(f"tls_server_config: cannot load certificate or key: {err.strerror or err}")
         return None
     return tls
+
+
+def _tls_files(section: dict[str, Any], base: Path, problems: list[str]) -> dict[str, Path | None]:
+    """The certificate, key and CA files, relative to the web config file's directory."""
+    files: dict[str, Path | None] = {}
+    for key in ("cert_file", "key_file", "client_ca_file"):
+        raw = section.get(key)
+        if raw is None or raw == "":
+            if key != "client_ca_file":
+                problems.append(f"tls_server_config.{key}: required")
+            files[key] = None
+            continue
+        file = base / str(raw)
+        if not file.is_file():
+            problems.append(f"tls_server_config.{key}: no such file: {raw}")
+        files[key] = file
+    return files
+
+
+def _client_auth(section: dict[str, Any], has_ca: bool, problems: list[str]) -> str:
+    auth = str(section.get("client_auth_type", "NoClientCert"))
+    if auth not in _CLIENT_AUTH:
+        problems.append(
+            f"tls_server_config.client_auth_type: must be one of {', '.join(_CLIENT_AUTH)}"
+        )
+    elif has_ca and _CLIENT_AUTH[auth] == ssl.CERT_NONE:
+        # Otherwise the CA would be loaded and silently never asked (the exporter-toolkit
+        # refuses this too).
+        problems.append(
+            "tls_server_config.client_auth_type: must require or verify client certificates "
+            "when client_ca_file is set (VerifyClientCertIfGiven or RequireAndVerifyClientCert)"
+        )
+    elif _CLIENT_AUTH[auth] != ssl.CERT_NONE and not has_ca:
+        problems.append(f"tls_server_config.client_ca_file: required with client_auth_type {auth}")
+    return auth
+
+
+def _tls_versions(section: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    versions = {}
+    for key, default in (("min_version", "TLS12"), ("max_version", None)):
+        raw_version = section.get(key, default)
+        if raw_version is not None and raw_version not in _TLS_VERSIONS:
+            problems.append(f"tls_server_config.{key}: must be one of {', '.join(_TLS_VERSIONS)}")
+        versions[key] = raw_version
+    return versions
 
 
 def _users(value: object, problems: list[str]) -> FrozenMap:

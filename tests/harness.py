@@ -13,11 +13,11 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.clock import ManualClock
 from exporter.config import parse_config
 from exporter.service import Exporter
 from exporter.simulator import Faults, Fleet, SimulatedRds
 from exporter.simulator.quirks import Quirks
+from tests.clock import ManualClock
 from tests.helpers import KEY_ID, NOW, SECRET
 
 DAY = 86400.0

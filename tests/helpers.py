@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -46,9 +47,18 @@ def make_simulator(
     faults: Faults | None = None,
     shuffle: bool = False,
     fleet: Fleet | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> SimulatedRds:
-    """A seeded fleet behind a simulator that knows one test key and reads ``clock``."""
+    """A seeded fleet behind a simulator that knows one test key and reads ``clock`` (and
+    ``monotonic`` for when requests arrive)."""
     fleet = fleet or Fleet.generate(
         seed=seed, instances=instances, now=clock(), readonly_fraction=0.0
     )
-    return SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock, faults=faults, shuffle_items=shuffle)
+    return SimulatedRds(
+        fleet,
+        {KEY_ID: SECRET},
+        clock=clock,
+        monotonic=monotonic,
+        faults=faults,
+        shuffle_items=shuffle,
+    )

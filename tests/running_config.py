@@ -16,10 +16,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from exporter.clock import ManualClock
 from exporter.config import Config, parse_config
 from exporter.service import Exporter
 from exporter.simulator import Fleet, SimulatedRds
+from tests.clock import ManualClock
 from tests.harness import Harness
 from tests.helpers import KEY_ID, NOW, SECRET
 

@@ -19,8 +19,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.cli import parse_listen_address, summarize
+from exporter.cli import parse_listen_address
 from exporter.config import parse_config
+from exporter.service import load_plan
 from exporter.simulator import Fleet, SimulatedRds
 from tests.helpers import KEY_ID, SECRET
 
@@ -44,12 +45,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0
     assert __version__ in result.stdout
 
 
+@pytest.mark.slow
 def test_bad_config_prints_one_line_per_problem_and_exits_1(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -80,6 +83,7 @@ def test_bad_config_prints_one_line_per_problem_and_exits_1(tmp_path: Path) -> N
     assert len(lines) == 4
 
 
+@pytest.mark.slow
 def test_missing_config_file_is_one_clear_line(tmp_path: Path) -> None:
     result = run_cli("--config.file", str(tmp_path / "nope.yaml"))
     assert result.returncode == 1
@@ -87,6 +91,7 @@ def test_missing_config_file_is_one_clear_line(tmp_path: Path) -> None:
     assert "nope.yaml" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_check_config_summarises_the_load(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     instances = "\n".join(f"  - id: rm-{n:04d}\n    region: cn-hangzhou" for n in range(400))
@@ -103,8 +108,9 @@ def test_check_config_summarises_the_load(tmp_path: Path) -> None:
     assert "configuration is valid" in out
     assert "400 static" in out
     assert "8 window(s) per instance" in out and "3200 API calls" in out
-    # 400 calls per 5 minutes cannot fit into 1 request/s.
-    assert "warning: 400 calls per interval exceed" in out
+    # 400 DescribeBackups calls per 5 minutes, plus the backup policies (400 every 6h: 5.6 per
+    # 5 minutes), cannot fit into 1 request/s.
+    assert "warning: 406 calls per interval exceed" in out
     assert SECRET not in out + result.stderr
 
 
@@ -161,6 +167,7 @@ async def stop(process: asyncio.subprocess.Process, signum: int) -> tuple[int, s
     return process.returncode or 0, err.decode(), time.monotonic() - started
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_demo_serves_and_shuts_down_cleanly(signum: int) -> None:
     port = free_port()
@@ -197,6 +204,7 @@ def write_config(path: Path, url: str, ids: list[str], credentials: str = "") ->
     return path
 
 
+@pytest.mark.slow
 async def test_default_credential_chain_reads_the_environment(
     simulator: tuple[SimulatedRds, str], tmp_path: Path
 ) -> None:
@@ -230,6 +238,7 @@ async def test_default_credential_chain_reads_the_environment(
     assert SECRET not in stderr
 
 
+@pytest.mark.slow
 async def test_secrets_never_reach_the_logs(
     simulator: tuple[SimulatedRds, str], tmp_path: Path
 ) -> None:
@@ -267,6 +276,7 @@ async def test_secrets_never_reach_the_logs(
         assert secret not in text
 
 
+@pytest.mark.slow
 async def test_demo_over_tls_with_basic_auth(tmp_path: Path) -> None:
     import base64
     import ssl
@@ -317,6 +327,7 @@ async def test_demo_over_tls_with_basic_auth(tmp_path: Path) -> None:
     assert "s3cret-pass" not in stderr and hashed not in stderr
 
 
+@pytest.mark.slow
 def test_bad_web_config_exits_1_with_the_problem(tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
     web.write_text("basic_auth_users:\n  alice: hunter2\n")
@@ -338,7 +349,7 @@ def test_check_config_summary_names_discovery_and_policy_calls() -> None:
         },
         {},
     )
-    lines = summarize(config)
+    lines = load_plan(config)
     assert "instances: 60 static, discovery entries: 1" in lines[1]
     assert (
         "discovery: account default, region cn-shanghai: one DescribeDBInstances call per 100 "
@@ -356,9 +367,10 @@ def test_check_config_summary_names_discovery_and_policy_calls() -> None:
         },
         {},
     )
-    assert "backup policy: not read (polling.policy_refresh is 0)" in summarize(off)
+    assert "backup policy: not read (polling.policy_refresh is 0)" in load_plan(off)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "reason"),
     [("metrics", "must be a path starting with /"), ("/-/healthy", "is taken by another endpoint")],

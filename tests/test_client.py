@@ -32,6 +32,7 @@ from exporter.aliyun.limiter import RequestLimiter
 from exporter.aliyun.signing import canonical_query_string
 from exporter.clock import SystemClock
 from exporter.simulator import INCORRECT_STATE, SimulatedRds
+from tests.clock import ManualClock
 from tests.helpers import KEY_ID, NOW, SECRET, InstantClock, make_simulator
 
 DAY = 86400.0
@@ -288,22 +289,34 @@ async def test_odd_bodies_become_clear_errors(
 
 
 async def test_rate_limiter_holds_the_configured_rate() -> None:
-    """Real time: 40 requests at 20/s through 4 slots must take about two seconds."""
-    clock = SystemClock()
-    sim = make_simulator(clock.time, instances=2)
+    """40 requests at 20/s through 4 slots take two seconds, as the simulator sees them arrive.
+    On a manual clock, which stands still while a request is on the wire: a loaded machine
+    cannot slow the rate down."""
+    calls = 41
+    slots = 4
+
+    def quiet() -> bool:
+        # No request in flight: every slot holder sleeps, or no call is left to start.
+        return clock.sleeping >= min(slots, calls - len(sim.requests))
+
+    clock = ManualClock(start=NOW, quiet_when=quiet)
+    sim = make_simulator(clock.time, instances=2, monotonic=clock.monotonic)
     rate = 20.0
     async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
         client = RdsClient(
             session,
             StaticCredentialsProvider(Credentials(KEY_ID, SECRET)),
-            RequestLimiter(rate, 4, clock),
+            RequestLimiter(rate, slots, clock),
             clock,
             endpoint=url,
         )
         iid = next(iter(sim.fleet.instances))
-        await asyncio.gather(
-            *(client.describe_backups(iid, "cn-hangzhou", NOW - DAY, NOW) for _ in range(41))
+        burst = asyncio.gather(
+            *(client.describe_backups(iid, "cn-hangzhou", NOW - DAY, NOW) for _ in range(calls))
         )
+        await clock.advance(10.0)
+        await burst
+    assert len(sim.requests) == calls
     arrivals = sorted(r.received for r in sim.requests)
     achieved = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     assert abs(achieved - rate) / rate < 0.10, achieved

@@ -30,7 +30,7 @@ from exporter.aliyun.errors import (
 )
 from exporter.aliyun.limiter import RequestLimiter
 from exporter.aliyun.models import parse_backups_page
-from exporter.clock import ManualClock
+from tests.clock import ManualClock
 from tests.helpers import KEY_ID, NOW, SECRET, InstantClock
 
 DAY = 86400.0
@@ -425,4 +425,50 @@ async def test_a_throttled_error_without_a_wait_is_still_throttling(
     ) as (url, seen):
         with pytest.raises(ThrottledError):
             await describe(client(session, url, retries=1))
+    assert len(seen) == 2
+
+
+async def test_a_small_compressed_answer_that_inflates_big_is_parsed_off_the_loop(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A few KB of gzip can inflate to megabytes of JSON: judged by its encoding, not its
+    compressed size."""
+    items = [dict(backup(n), Checksum="x" * 4000) for n in range(100)]
+    body = gzip.compress(json.dumps(page_body(items)).encode(), 9)
+    assert len(body) < 64 * 1024
+    threads: list[threading.Thread] = []
+
+    def parse(answer: Any) -> Any:
+        threads.append(threading.current_thread())
+        return parse_backups_page(answer)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    async with answering(handler) as (url, _):
+        page = await client(session, url).call(
+            "DescribeBackups", {}, region="cn-hangzhou", parse=parse
+        )
+    assert len(page.items) == 100
+    assert threads and threads[0] is not threading.main_thread()
+
+
+async def test_the_waits_of_one_call_are_bounded_together(session: aiohttp.ClientSession) -> None:
+    """Each wait the server asks for is honoured up to 120 s, and all of one call's waits
+    together too: a poll must not sit for many minutes without saying how it went."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"Code": "Throttling.User", "Message": "wait", "RequestId": "R"},
+            status=400,
+            headers={"x-acs-retry-after": "90000"},
+        )
+
+    clock = InstantClock()
+    async with answering(handler) as (url, seen):
+        with pytest.raises(ThrottledError):
+            await describe(client(session, url, retries=4, clock=clock))
+    assert clock.sleeps == [90.0]  # a second wait of 90 s would pass the 120 s budget
     assert len(seen) == 2

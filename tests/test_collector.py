@@ -9,9 +9,9 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.aliyun.models import Backup
-from exporter.clock import ManualClock
 from exporter.collector import BackupCollector
 from exporter.state import FleetState, InstanceState, Target
+from tests.clock import ManualClock
 
 T0 = 1_764_000_000.0
 

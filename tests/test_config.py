@@ -1066,6 +1066,7 @@ _trees = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(derandomize=True, database=None, max_examples=250, deadline=None)
 @given(st.dictionaries(_keys, _trees, max_size=6))
 def test_arbitrary_input_never_crashes(data: dict[str, object]) -> None:

@@ -26,7 +26,8 @@ import aiohttp
 import pytest
 
 from exporter.config import Config, ConfigError, load_config, parse_config
-from exporter.service import Exporter, reload_from
+from exporter.service import Exporter
+from exporter.serving import reload_from
 from exporter.simulator import Fleet, SimulatedRds
 from tests.harness import key
 from tests.helpers import KEY_ID, NOW, SECRET
@@ -102,6 +103,8 @@ def test_a_date_like_id_is_just_an_id(tmp_path: Path) -> None:
         ("!!timestamp 2001-02-30", "not a valid !!timestamp value"),
         ("!!float abc", "not a valid !!float value"),
         ("0b_", "not a valid !!int value"),
+        ('!!int ""', "not a valid !!int value"),
+        ('!!float ""', "not a valid !!float value"),
     ],
 )
 def test_a_value_that_cannot_be_built_is_one_located_line(
@@ -121,6 +124,7 @@ def test_a_huge_number_from_the_environment_is_one_line(tmp_path: Path) -> None:
     assert len(line) < 200
 
 
+@pytest.mark.slow
 def test_start_with_an_unbuildable_value_exits_1_with_one_line(tmp_path: Path) -> None:
     path = write(tmp_path / "c.yaml", f"polling:\n  page_size: {HUGE}\n{MINIMAL}")
     assert start_refused(path).startswith(f"{path}: line 2, column 14: invalid YAML: integer")
@@ -217,6 +221,7 @@ def test_a_thousand_problems_are_cut_to_the_first_hundred(tmp_path: Path) -> Non
     assert lines[100:] == [f"{path}: 900 more problems not shown"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["too_large", "sexagesimal"])
 def test_start_refuses_with_one_line(tmp_path: Path, case: str) -> None:
     path = tmp_path / "c.yaml"
@@ -287,6 +292,7 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     assert error.problems == [f"{fifo}: cannot read: a named pipe (FIFO), not a regular file"]
 
 
+@pytest.mark.slow
 def test_start_on_a_fifo_exits_1_with_one_line(tmp_path: Path) -> None:
     fifo = tmp_path / "c.yaml"
     os.mkfifo(fifo)
@@ -310,6 +316,7 @@ def test_a_device_is_refused() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_web_config_on_a_fifo_exits_1_with_one_line(tmp_path: Path) -> None:
     """``--web.config.file`` is read the same way (and its name is printed once)."""
     fifo = tmp_path / "web.yml"
@@ -398,6 +405,7 @@ def test_a_reload_stuck_in_a_read_does_not_hold_up_the_exit() -> None:
     assert outcome == [None], "asyncio.run waited for the stuck read"
 
 
+@pytest.mark.slow
 async def test_sighup_on_a_fifo_is_refused_and_the_next_one_works(tmp_path: Path) -> None:
     """The real process: SIGHUP with the config path turned into a FIFO is refused, a later
     SIGHUP with a good file applies it, and SIGTERM still stops the process."""

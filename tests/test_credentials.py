@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "UriServedSecretValue0123456789"
 
@@ -37,6 +39,7 @@ def run_script(tmp_path: Path, *args: str) -> tuple[dict[str, object], str]:
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 
 
+@pytest.mark.slow
 def test_many_polls_asking_at_once_share_one_fetch_and_never_stall_the_loop(
     tmp_path: Path,
 ) -> None:
@@ -48,6 +51,7 @@ def test_many_polls_asking_at_once_share_one_fetch_and_never_stall_the_loop(
     assert SECRET not in stderr
 
 
+@pytest.mark.slow
 def test_a_chain_error_never_quotes_the_credentials_it_was_sent(tmp_path: Path) -> None:
     """The package's error quotes the whole response, secret included: ours must not."""
     seen, stderr = run_script(tmp_path, SECRET, "3", "nocode")

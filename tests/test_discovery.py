@@ -16,9 +16,9 @@ from exporter.aliyun.client import RdsClient
 from exporter.aliyun.credentials import Credentials, StaticCredentialsProvider
 from exporter.aliyun.limiter import RequestLimiter
 from exporter.aliyun.models import DBInstance
-from exporter.cli import summarize
 from exporter.config import DiscoveryConfig, FrozenMap, parse_config
 from exporter.discovery import list_instances, listing_filters, merge_targets, wanted
+from exporter.service import load_plan
 from exporter.simulator import FORBIDDEN_RAM, Fleet, SimulatedRds
 from exporter.state import DiscoveryStatus, FleetState, Target
 from tests.harness import INTERVAL, key
@@ -315,7 +315,7 @@ def test_check_config_counts_one_listing_per_tag() -> None:
         },
         {},
     )
-    lines = summarize(config)
+    lines = load_plan(config)
     assert (
         "discovery: account default, region cn-shanghai: 2 DescribeDBInstances listings (one "
         "per tag), each one call per 100 instances it finds, every 10m; vanished instances kept "

@@ -166,7 +166,9 @@ async def test_outage_loses_nothing_and_counts_a_failure_exactly_once(
             after["aliyun_rds_backup_collect_last_success_timestamp_seconds"][key(instance_id=iid)]
             > now + INTERVAL * 6
         )
-        recovered = [r for r in caplog.records if iid in r.getMessage() and "recovered" in r.msg]
+        recovered = [
+            r for r in caplog.records if iid in r.getMessage() and "recovered" in r.getMessage()
+        ]
         assert len(recovered) == 1
 
 
@@ -204,6 +206,7 @@ async def test_unknown_instance_fails_alone() -> None:
         assert len(notfound) == 1  # permanent: not retried
 
 
+@pytest.mark.slow
 async def test_multi_day_run_prunes_at_lookback_and_counters_stay_monotonic() -> None:
     async with running(instances=3, interval="1h") as h:
         iid = next(iter(h.fleet.instances))
@@ -228,6 +231,7 @@ async def test_multi_day_run_prunes_at_lookback_and_counters_stay_monotonic() ->
         )
 
 
+@pytest.mark.slow
 async def test_watermark_after_long_outage_reads_back_without_gaps() -> None:
     async with running(instances=2) as h:
         iid = next(iter(h.fleet.instances))

@@ -11,12 +11,12 @@ from prometheus_client.exposition import choose_encoder
 
 from exporter import exposition
 from exporter.aliyun.models import Backup
-from exporter.clock import ManualClock
 from exporter.collector import BackupCollector
 from exporter.exposition import FleetExposition
 from exporter.policy import PolicySummary, Schedule
 from exporter.state import DiscoveryStatus, FleetState, InstanceState, Target
 from exporter.telemetry import Telemetry
+from tests.clock import ManualClock
 
 T0 = 1_764_000_000.0
 BASE = Backup(
@@ -221,21 +221,21 @@ def test_a_broken_instance_costs_only_its_own_series(caplog: pytest.LogCaptureFi
 
 
 def test_every_instance_field_is_either_cached_on_volatile_or_not_exported() -> None:
-    """The cache of an instance's lines is keyed by rendered_state(): a field that the
+    """The cache of an instance's lines is keyed by cache_key(): a field that the
     rendering reads but the key leaves out would be served stale. A new field must be placed."""
     from dataclasses import fields
 
-    from exporter.collector import rendered_state
+    from exporter.collector import cache_key
 
     keyed = {"target", "summaries", "policy", "baseline_done", "snapshot_chain_bytes"}
     keyed |= {"engine", "engine_version", "collect_success", "failures_total", "skipped"}
     volatile = {"last_collect_success"}  # read at every scrape, as the ages are
-    not_exported = {"backups", "watermark", "polled", "last_error", "policy_due", "policy_error"}
-    not_exported |= {"reread_from"}
+    not_exported = {"backups", "watermark", "polled", "last_error", "duties", "reread"}
+    not_exported |= {"reread_after"}
     assert {f.name for f in fields(InstanceState)} == keyed | volatile | not_exported
     instance = InstanceState(Target("rm-a", "x"))
     instance.failures_total["FullBackup"] = 3
-    assert len(rendered_state(instance)) == len(keyed)
+    assert len(cache_key(instance)) == len(keyed)
 
 
 def test_warming_formats_changed_instances_ahead_of_the_scrape(

@@ -252,3 +252,59 @@ async def test_records_dated_in_the_future_are_skipped_not_fresh_for_ever() -> N
         )
         assert value(samples, "aliyun_rds_backup_skipped_records", instance_id=iid) == 1.0
         assert value(samples, "aliyun_rds_backup_collect_success", instance_id=iid) == 1.0
+
+
+async def test_a_record_wrong_for_good_costs_one_call_per_window_per_hour() -> None:
+    """Skipped records are read again in case they were damaged on the way, but a record that
+    stays wrong must not multiply the instance's calls."""
+
+    def prepare(fleet: Fleet, faults: Faults) -> None:
+        faults.for_instance(next(iter(fleet.instances))).hostile = "future_dates"
+
+    async with running(instances=2, prepare=prepare) as h:
+        odd, normal = list(h.fleet.instances)
+        h.sim.clear_requests()
+        hours = 3
+        await h.advance(hours * HOUR)
+
+        def calls(iid: str) -> int:
+            return sum(
+                1 for r in h.sim.requests if r.instance_id == iid and r.action == "DescribeBackups"
+            )
+
+        windows = 8  # lookback / window: every window holds skipped records
+        assert calls(normal) == hours * HOUR / INTERVAL
+        assert calls(odd) <= calls(normal) + (hours + 1) * windows
+        samples = await h.scrape()
+        assert value(samples, "aliyun_rds_backup_collect_success", instance_id=odd) == 1.0
+        assert value(samples, "aliyun_rds_backup_skipped_records", instance_id=odd)
+
+
+async def test_endless_odd_records_are_logged_a_few_per_poll(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counter = iter(range(10**9))
+
+    def prepare(fleet: Fleet, faults: Faults) -> None:
+        iid = next(iter(fleet.instances))
+
+        def fresh_odd_records(action: str, params: Mapping[str, str], body: dict[str, Any]) -> Any:
+            if action == "DescribeBackups" and params.get("DBInstanceId") == iid:
+                items = body["Items"]["Backup"]
+                items += [{"BackupId": f"odd-{next(counter)}"} for _ in range(40)]
+                body["TotalRecordCount"] = str(len(items))
+            return body
+
+        faults.transform = fresh_odd_records
+
+    caplog.set_level(logging.WARNING, logger="exporter")
+    async with running(instances=2, prepare=prepare) as h:
+        iid = next(iter(h.fleet.instances))
+        polls = 4
+        await h.advance(polls * INTERVAL)
+        samples = await h.scrape()
+    lines = [r.getMessage() for r in caplog.records if iid in r.getMessage()]
+    # Five records by name and one line for the rest, per poll (the first poll included).
+    assert len(lines) <= (polls + 1) * 6
+    assert any("more backup records skipped in this poll" in line for line in lines)
+    assert samples["aliyun_rds_backup_skipped_records"][key(instance_id=iid)] > 100

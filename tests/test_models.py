@@ -115,7 +115,7 @@ DOC_EXAMPLE = {
 
 def test_documented_example_parses() -> None:
     page = parse_backups_page(DOC_EXAMPLE)
-    assert page.page_number == 1
+    assert page.request_id == "1A6D328C-84B8-40DC-BF49-6C73984D7494"
     assert page.total_record_count == 100
     assert page.snapshot_chain_bytes == 0
     (backup,) = page.items
@@ -294,3 +294,33 @@ def test_repeated_text_fields_are_stored_once() -> None:
     assert first is not None and second is not None
     for name in ("instance_id", "status", "backup_type", "method", "engine", "engine_version"):
         assert getattr(first, name) is getattr(second, name), name
+
+
+def test_numbers_too_large_to_be_true_are_no_numbers() -> None:
+    """A JSON integer of hundreds of digits does not even convert to a float: it must not
+    crash the parse, nor reach a metric."""
+    huge = 10**400
+    assert to_int(huge) is None and parse_time(huge) is None and to_int("9" * 30) is None
+    page = parse_backups_page(
+        {
+            "Items": {
+                "Backup": [
+                    {"BackupId": "1", "BackupStatus": "Success", "BackupStartTime": huge},
+                    {
+                        "BackupId": "2",
+                        "BackupStatus": "Success",
+                        "BackupStartTime": "2019-02-13T12:20Z",
+                        "BackupEndTime": "2019-02-13T13:20Z",
+                        "BackupSize": huge,
+                        "ConsistentTime": huge,
+                        "IsAvail": huge,
+                    },
+                ]
+            },
+            "TotalEcsSnapshotSize": huge,
+        }
+    )
+    assert [record.key for record in page.skipped] == ["1"]
+    (backup,) = page.items
+    assert backup.size_bytes is None and backup.consistent_time is None
+    assert backup.available is None and page.snapshot_chain_bytes is None

@@ -149,6 +149,7 @@ weekday_sets = st.sets(st.integers(0, 6), min_size=1).map(frozenset)
 widths = st.integers(60, DAY - 60)
 
 
+@pytest.mark.slow
 @settings(derandomize=True, database=None, max_examples=300)
 @given(weekday_sets, widths)
 def test_expected_interval_is_between_a_day_and_a_week_plus_the_window(
@@ -159,6 +160,7 @@ def test_expected_interval_is_between_a_day_and_a_week_plus_the_window(
     assert (interval - width) % DAY == 0
 
 
+@pytest.mark.slow
 @settings(derandomize=True, database=None, max_examples=300)
 @given(weekday_sets, widths, st.integers(0, 6))
 def test_expected_interval_ignores_which_day_the_week_starts(
@@ -168,12 +170,14 @@ def test_expected_interval_ignores_which_day_the_week_starts(
     assert expected_interval_seconds(rotated, width) == expected_interval_seconds(days, width)
 
 
+@pytest.mark.slow
 @settings(derandomize=True, database=None, max_examples=300)
 @given(weekday_sets, widths)
 def test_expected_interval_equals_brute_force(days: frozenset[int], width: int) -> None:
     assert expected_interval_seconds(days, width) == brute_force_gap(set(days)) * DAY + width
 
 
+@pytest.mark.slow
 @settings(derandomize=True, database=None, max_examples=300)
 @given(weekday_sets, st.integers(0, 6), widths)
 def test_adding_a_day_never_makes_the_interval_longer(
@@ -183,6 +187,7 @@ def test_adding_a_day_never_makes_the_interval_longer(
     assert expected_interval_seconds(more, width) <= expected_interval_seconds(days, width)
 
 
+@pytest.mark.slow
 @settings(derandomize=True, database=None, max_examples=300)
 @given(weekday_sets, st.integers(0, 23), st.integers(1, 23), st.integers(0, 4 * 7 * DAY))
 def test_real_backups_never_drift_further_apart_than_the_interval(

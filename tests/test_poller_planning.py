@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.poller import MINUTE, PollSettings, next_slot, plan_windows, poll_range
+from exporter.config import PollingConfig
+from exporter.schedule import MINUTE, next_slot, plan_windows, poll_range
 
 DAY = 86400.0
 NOW = 1_764_331_234.0  # not minute-aligned on purpose
-SETTINGS = PollSettings(interval=300, lookback=8 * DAY, window=DAY, overlap=DAY - 300)
+SETTINGS = PollingConfig(interval=300, lookback=8 * DAY, window=DAY, overlap=DAY - 300)
 
 
 def test_first_poll_covers_lookback_in_whole_windows() -> None:
@@ -54,14 +55,14 @@ def test_outage_longer_than_lookback_is_clamped_to_lookback() -> None:
 
 
 def test_explicit_larger_overlap_is_honoured() -> None:
-    settings = PollSettings(interval=300, lookback=8 * DAY, window=DAY, overlap=2 * DAY)
+    settings = PollingConfig(interval=300, lookback=8 * DAY, window=DAY, overlap=2 * DAY)
     _, watermark = poll_range(NOW, None, settings)
     start, _ = poll_range(NOW + 300, watermark, settings)
     assert start <= watermark - 2 * DAY
 
 
 def test_tiny_interval_never_asks_about_the_future() -> None:
-    settings = PollSettings(interval=1, lookback=DAY, window=3600, overlap=0)
+    settings = PollingConfig(interval=1, lookback=DAY, window=3600, overlap=0)
     _, watermark = poll_range(NOW, None, settings)
     for step in range(1, 200):  # three minutes of one-second polls
         now = NOW + step
@@ -97,7 +98,7 @@ def test_windows_tile_exactly(start_minutes: int, length_minutes: int, window_mi
     interval_min=st.integers(min_value=1, max_value=120),
 )
 def test_ranges_never_leave_a_gap(now: float, elapsed: float, interval_min: int) -> None:
-    settings = PollSettings(
+    settings = PollingConfig(
         interval=interval_min * MINUTE,
         lookback=8 * DAY,
         window=DAY,

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Config, ConfigError, parse_config
-from exporter.service import reload_from
+from exporter.serving import reload_from
 from exporter.simulator import Fleet, SimulatedRds
 from tests.harness import INTERVAL, key, success_key
 from tests.helpers import KEY_ID, NOW, SECRET
@@ -106,6 +106,7 @@ def metrics_of(text: str) -> dict[str, dict[frozenset[tuple[str, str]], float]]:
     return samples
 
 
+@pytest.mark.slow
 async def test_sighup_to_the_real_process(tmp_path: Path) -> None:
     fleet = Fleet.generate(seed=23, instances=3, now=time.time(), readonly_fraction=0.0)
     ids = list(fleet.instances)
@@ -158,6 +159,7 @@ async def test_sighup_to_the_real_process(tmp_path: Path) -> None:
     assert SECRET not in stderr
 
 
+@pytest.mark.slow
 async def test_sighup_in_demo_mode_is_ignored_with_a_warning() -> None:
     port = free_port()
     process = await start_exporter("--demo", "--web.listen-address", f"127.0.0.1:{port}")

@@ -12,10 +12,10 @@ import pytest
 from aiohttp import web
 
 from exporter.aliyun.credentials import Credentials, DefaultChainCredentialsProvider
-from exporter.clock import ManualClock
 from exporter.config import ConfigError, load_config, parse_config
 from exporter.service import Exporter
 from exporter.simulator import Fleet, SimulatedRds
+from tests.clock import ManualClock
 from tests.helpers import NOW
 
 KEY_ID = "LTAI5tQm9vXyZ8wK3pRt7Lq2"

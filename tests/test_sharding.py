@@ -19,12 +19,11 @@ import pytest
 import yaml
 from aiohttp import web
 
-from exporter.cli import summarize
-from exporter.clock import ManualClock
 from exporter.config import parse_config
-from exporter.service import Exporter, targets_from_config
+from exporter.service import Exporter, load_plan, targets_from_config
 from exporter.sharding import Shard, jump_hash, shard_of
 from exporter.simulator import Fleet, SimulatedRds
+from tests.clock import ManualClock
 from tests.harness import Samples, scrape
 from tests.helpers import NOW
 from tests.test_cli import run_cli
@@ -43,6 +42,7 @@ def fleet_ids(count: int, seed: int = 3) -> list[str]:
 # ----- The assignment, unit ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("total", [1, 2, 3, 5, 8, 16])
 def test_every_id_is_in_exactly_one_shard_and_shares_are_even(total: int) -> None:
     ids = fleet_ids(20_000)
@@ -104,15 +104,16 @@ def test_static_instances_are_split_and_check_config_says_so() -> None:
     parts = [{t.instance_id for t in targets_from_config(config, Shard(n, 3))} for n in range(3)]
     assert set().union(*parts) == set(ids)
     assert sum(len(part) for part in parts) == len(ids)
-    lines = summarize(config, Shard(1, 3))
+    lines = load_plan(config, Shard(1, 3))
     assert lines[1] == (
         f"shard: 1 of 3 (indexes 0..2): {len(parts[1])} of the 300 static instances, and about "
         "1/3 of those discovery finds"
     )
     assert lines[2] == f"instances: {len(parts[1])} static"
-    assert not any(line.startswith("shard:") for line in summarize(config))
+    assert not any(line.startswith("shard:") for line in load_plan(config))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -1011,6 +1011,7 @@ async def test_request_log_can_be_bounded(fleet: Fleet, clock: FakeClock) -> Non
 # ----- command line ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("flags", "error_type"), [((), "text/xml"), (("--no-quirks",), "application/json")]
 )

@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from exporter.simulator import Fleet
 from tests.harness import DAY, key
 from tests.helpers import KEY_ID, NOW, SECRET
 from tests.running_config import api_section, running_config
+
+pytestmark = pytest.mark.slow  # seconds of CPU: a month of polling
 
 REGION = "cn-hangzhou"
 HOUR = 3600.0

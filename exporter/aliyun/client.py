@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import random
-import re
 import secrets
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,37 +22,32 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from exporter.aliyun.credentials import CredentialsProvider
+from exporter.aliyun.answers import Answer, interpret, too_large
+from exporter.aliyun.clock import Clock
+from exporter.aliyun.credentials import Credentials, CredentialsProvider
 from exporter.aliyun.endpoints import endpoint_for_region
 from exporter.aliyun.errors import (
     CONNECTION_ERROR,
     INVALID_RESPONSE,
-    MALFORMED,
     PAGE_PAST_END,
-    REDIRECT,
     TIMEOUT,
-    TOO_LARGE,
     TOO_MANY_PAGES,
     ApiError,
     InvalidResponseError,
-    MalformedResponseError,
     RetryableError,
     TransportError,
-    classify,
 )
 from exporter.aliyun.limiter import RequestLimiter
 from exporter.aliyun.models import (
     BackupPolicy,
     BackupsPage,
     DBInstancesPage,
-    ResponseShapeError,
     format_api_minute,
     parse_backup_policy,
     parse_backups_page,
     parse_db_instances_page,
 )
 from exporter.aliyun.signing import sign_rpc_v3
-from exporter.clock import Clock
 
 T = TypeVar("T")
 
@@ -88,6 +80,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 20.0
     max_retry_after: float = MAX_RETRY_AFTER
+    max_wait: float = MAX_RETRY_AFTER  # all the waits of one call together
 
     def backoff(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
         """Exponential backoff with full jitter; a wait the server asked for (up to
@@ -214,14 +207,19 @@ class RdsClient:
         not JSON (usually cut off on the way). Answers that ``parse`` rejects
         (``ResponseShapeError``) are not retried: the same request gets the same answer."""
         attempt = 0
+        waited = 0.0
         while True:
             try:
                 return await self._call_once(action, params, region, parse)
             except RetryableError as err:
-                if attempt >= self._retry.retries:
-                    raise
                 delay = self._retry.backoff(attempt, self._rng, err.retry_after)
+                # Retries end with the count, or when the waits would pass the budget: a
+                # poll that waits on and on would report nothing (success or failure) for that
+                # long.
+                if attempt >= self._retry.retries or waited + delay > self._retry.max_wait:
+                    raise
                 attempt += 1
+                waited += delay
                 await self._clock.sleep(delay)
 
     async def _call_once(
@@ -238,53 +236,12 @@ class RdsClient:
             # rate limiter could expire in the queue.
             credentials = await self._credentials.get()
             started = self._clock.monotonic()
-            signed = sign_rpc_v3(
-                method="POST",
-                host=host,
-                action=action,
-                version=API_VERSION,
-                params=params,
-                access_key_id=credentials.access_key_id,
-                access_key_secret=credentials.access_key_secret,
-                security_token=credentials.security_token,
-                date=datetime.fromtimestamp(self._clock.time(), tz=timezone.utc),
-                nonce=secrets.token_hex(16),
-            )
-            # encoded=True: send the signed query string byte for byte, never re-encoded.
-            url = URL(f"{base}/?{signed.query_string}", encoded=True)
-            # JSON, as the official SDK asks for (the API may answer XML otherwise); only the
-            # encodings this client inflates itself, under its size cap.
-            headers = {
-                **signed.headers,
-                "Accept": "application/json",
-                "Accept-Encoding": "gzip, deflate",
-            }
+            url, headers = self._sign(base, host, action, params, credentials)
             code: str | None = None  # stays None when cancelled: not an outcome of the API
             try:
-                async with self._session.post(
-                    url,
-                    headers=headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                    auto_decompress=False,
-                ) as response:
-                    raw = await self._read(action, response)
-                    encoding = response.headers.get("Content-Encoding", "")
-                    answer = _Answer(
-                        response.status,
-                        encoding,
-                        response.headers.get("Content-Type", ""),
-                        response.headers.get("x-acs-retry-after"),
-                        response.headers.get("Location", ""),
-                    )
-                    if len(raw) > OFF_LOOP_BYTES:
-                        result = await asyncio.to_thread(
-                            _interpret, action, answer, raw, parse, self._max_bytes
-                        )
-                    else:
-                        result = _interpret(action, answer, raw, parse, self._max_bytes)
-                    code = "OK"
-                    return result
+                result = await self._exchange(action, url, headers, parse)
+                code = "OK"
+                return result
             except ApiError as err:
                 code = err.code
                 # Never trust an error body not to quote what we sent.
@@ -302,12 +259,75 @@ class RdsClient:
                 if self._observer is not None and code is not None:
                     self._observer.observe(action, code, self._clock.monotonic() - started)
 
+    def _sign(
+        self,
+        base: str,
+        host: str,
+        action: str,
+        params: Mapping[str, str],
+        credentials: Credentials,
+    ) -> tuple[URL, dict[str, str]]:
+        """The URL and headers of one signed request."""
+        signed = sign_rpc_v3(
+            method="POST",
+            host=host,
+            action=action,
+            version=API_VERSION,
+            params=params,
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            security_token=credentials.security_token,
+            date=datetime.fromtimestamp(self._clock.time(), tz=timezone.utc),
+            nonce=secrets.token_hex(16),
+        )
+        # encoded=True: send the signed query string byte for byte, never re-encoded.
+        url = URL(f"{base}/?{signed.query_string}", encoded=True)
+        # JSON, as the official SDK asks for (the API may answer XML otherwise); only the
+        # encodings this client inflates itself, under its size cap.
+        headers = {
+            **signed.headers,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        return url, headers
+
+    async def _exchange(
+        self,
+        action: str,
+        url: URL,
+        headers: Mapping[str, str],
+        parse: Callable[[Mapping[str, Any]], T],
+    ) -> T:
+        """Sends one request and reads its answer: never follows a redirect, reads and
+        inflates under the size cap, parses large or compressed bodies off the loop."""
+        async with self._session.post(
+            url,
+            headers=headers,
+            timeout=self._timeout,
+            allow_redirects=False,
+            auto_decompress=False,
+        ) as response:
+            raw = await self._read(action, response)
+            encoding = response.headers.get("Content-Encoding", "")
+            answer = Answer(
+                response.status,
+                encoding,
+                response.headers.get("Content-Type", ""),
+                response.headers.get("x-acs-retry-after"),
+                response.headers.get("Location", ""),
+            )
+        # A compressed body may inflate to anything up to the cap: off the loop too.
+        compressed = encoding.strip().lower() not in ("", "identity")
+        if len(raw) > OFF_LOOP_BYTES or (compressed and len(raw) > 256):
+            return await asyncio.to_thread(interpret, action, answer, raw, parse, self._max_bytes)
+        return interpret(action, answer, raw, parse, self._max_bytes)
+
     async def _read(self, action: str, response: aiohttp.ClientResponse) -> bytes:
         """The raw (still compressed) body, refusing one larger than the cap without reading
         it all."""
         declared = response.content_length
         if declared is not None and declared > self._max_bytes:
-            raise _too_large(action, response.status, f"{declared} bytes announced")
+            raise too_large(action, response.status, f"{declared} bytes announced")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -316,129 +336,8 @@ class RdsClient:
                 return b"".join(chunks)
             size += len(chunk)
             if size > self._max_bytes:
-                raise _too_large(action, response.status, f"more than {self._max_bytes} bytes")
+                raise too_large(action, response.status, f"more than {self._max_bytes} bytes")
             chunks.append(chunk)
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """What of an HTTP answer, besides its body, decides how it is read."""
-
-    status: int
-    encoding: str
-    content_type: str
-    retry_after: str | None
-    location: str
-
-
-def _interpret(
-    action: str,
-    answer: _Answer,
-    raw: bytes,
-    parse: Callable[[Mapping[str, Any]], T],
-    max_bytes: int,
-) -> T:
-    """Inflates, decodes and parses one answer (pure: may run in a worker thread)."""
-    if 300 <= answer.status < 400:
-        # Followed, a redirect would send the signed headers (and an STS token) to whatever
-        # host it names: never follow one, and never trust what it says.
-        raise InvalidResponseError(
-            action,
-            REDIRECT,
-            f"the endpoint answered with a redirect (HTTP {answer.status}); not followed",
-            http_status=answer.status,
-        )
-    text = _inflate(action, answer, raw, max_bytes)
-    body = _json(text)
-    if answer.status >= 400:
-        raise _error(action, answer, text, body)
-    if not isinstance(body, dict):
-        raise MalformedResponseError(
-            action,
-            MALFORMED,
-            f"expected a JSON object, got {_snippet(text) or 'an empty body'}",
-            http_status=answer.status,
-        )
-    if "Code" in body and "Message" in body and "Items" not in body and "RequestId" in body:
-        # An error body with a 2xx status: treat it as the error it describes.
-        raise _error(action, answer, text, body)
-    try:
-        return parse(body)
-    except ResponseShapeError as err:
-        raise InvalidResponseError(
-            action, INVALID_RESPONSE, str(err), http_status=answer.status
-        ) from None
-
-
-def _inflate(action: str, answer: _Answer, raw: bytes, max_bytes: int) -> bytes:
-    encoding = answer.encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise MalformedResponseError(
-            action, MALFORMED, f"unsupported Content-Encoding {encoding[:40]!r}"
-        )
-    # 47: a gzip or zlib header, detected; deflate without a header is tried after.
-    for wbits in (47, -15):
-        inflater = zlib.decompressobj(wbits)
-        try:
-            text = inflater.decompress(raw, max_bytes + 1)
-        except zlib.error:
-            continue
-        if len(text) > max_bytes or inflater.unconsumed_tail:
-            raise _too_large(action, answer.status, f"inflates to more than {max_bytes} bytes")
-        return text
-    raise MalformedResponseError(action, MALFORMED, f"the body is not valid {encoding}")
-
-
-def _json(text: bytes) -> Any:
-    """The parsed body, or None when it is not JSON (including JSON nested too deeply to
-    parse, which is no answer the API gives)."""
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-_XML_FIELD = re.compile(rb"<(Code|Message|RequestId)>([^<]{0,4096})</\1>")
-
-
-def _error(action: str, answer: _Answer, text: bytes, body: Any) -> ApiError:
-    """The error an answer describes, from a JSON or an XML error body (the API answers XML
-    when JSON was not asked for) or, failing both, from its status."""
-    fields: dict[str, str] = {}
-    if isinstance(body, dict):
-        fields = {key: value for key, value in body.items() if isinstance(value, str)}
-    elif b"<Error" in text[:4096]:
-        for name, value in _XML_FIELD.findall(text):
-            fields.setdefault(name.decode(), _xml_text(value))
-    retry_after = _retry_after(answer.retry_after) if answer.status >= 400 else None
-    return classify(
-        action,
-        answer.status,
-        fields.get("Code") or None,
-        fields.get("Message") or _snippet(text),
-        request_id=fields.get("RequestId") or None,
-        retry_after=retry_after,
-    )
-
-
-def _xml_text(value: bytes) -> str:
-    text = value.decode("utf-8", errors="replace")
-    for entity, character in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'")):
-        text = text.replace(entity, character)
-    return text.replace("&amp;", "&")
-
-
-def _too_large(action: str, status: int, detail: str) -> ApiError:
-    return InvalidResponseError(
-        action,
-        TOO_LARGE,
-        f"answer too large ({detail}); see api.max_response_bytes",
-        http_status=status,
-    )
 
 
 class _Page(Protocol):
@@ -490,24 +389,6 @@ async def _pages(
         TOO_MANY_PAGES,
         f"still full pages after {MAX_RECORDS_PER_LISTING} records; the listing is cut off",
     )
-
-
-def _snippet(raw: bytes) -> str:
-    text = raw[:120].decode("utf-8", errors="replace")
-    return " ".join(text.split())
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``x-acs-retry-after`` is in milliseconds; only a positive wait counts."""
-    if value is None:
-        return None
-    try:
-        millis = float(value.strip()[:20])
-    except ValueError:
-        return None
-    if not millis > 0 or millis == float("inf"):
-        return None
-    return millis / 1000.0
 
 
 def _describe(err: aiohttp.ClientError) -> str:

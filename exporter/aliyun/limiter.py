@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from exporter.clock import Clock
+from exporter.aliyun.clock import Clock
 
 
 class RequestLimiter:

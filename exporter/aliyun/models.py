@@ -36,6 +36,9 @@ _TIME_RE = re.compile(
 )
 # Epoch values above this are milliseconds (as seconds it would be the year 5138).
 _EPOCH_MILLIS_FROM = 1e11
+# No number the API sends is larger (its integers are 64-bit): a bigger one is not a value, and
+# a JSON integer of hundreds of digits would not even convert to a float.
+_LARGEST = 2**63
 
 
 def parse_time(value: object) -> float | None:
@@ -47,8 +50,10 @@ def parse_time(value: object) -> float | None:
     """
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return _epoch(float(value))
+    if isinstance(value, int):
+        return _epoch(float(value)) if abs(value) < _LARGEST else None
+    if isinstance(value, float):
+        return _epoch(value)
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -105,7 +110,7 @@ def to_int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if abs(value) < _LARGEST else None
     number: float
     if isinstance(value, float):
         number = value
@@ -114,16 +119,18 @@ def to_int(value: object) -> int | None:
         if len(text) > 40:
             return None
         try:
-            return int(text)
+            whole = int(text)
         except ValueError:
             pass
+        else:
+            return whole if abs(whole) < _LARGEST else None
         try:
             number = float(text)
         except ValueError:
             return None
     else:
         return None
-    return int(number) if math.isfinite(number) else None
+    return int(number) if math.isfinite(number) and abs(number) < _LARGEST else None
 
 
 def to_str(value: object) -> str:
@@ -236,7 +243,7 @@ def _shared(value: object) -> str:
 
 def parse_backup(raw: Mapping[str, Any]) -> Backup | None:
     """The record as a Backup, reading every field leniently; None without a BackupId."""
-    backup_id = to_str(raw.get("BackupId"))[:64]
+    backup_id = untrusted(to_str(raw.get("BackupId")), 64)
     if not backup_id:
         return None
     consistent = to_int(raw.get("ConsistentTime"))
@@ -277,8 +284,8 @@ def unreadable(raw: object) -> str | None:
     """Why a backup record cannot be folded in, or None when it can."""
     if not isinstance(raw, Mapping):
         return "the record is not an object"
-    if not to_str(raw.get("BackupId")):
-        return "no BackupId"
+    if not untrusted(to_str(raw.get("BackupId")), 64):
+        return "no BackupId"  # nor one of control characters only
     start = parse_time(raw.get("BackupStartTime"))
     if start is None:
         return "BackupStartTime missing or not a time"
@@ -296,13 +303,12 @@ def unreadable(raw: object) -> str | None:
 @dataclass(frozen=True)
 class BackupsPage:
     items: tuple[Backup, ...]
-    page_number: int | None
-    page_record_count: int | None
     total_record_count: int | None
     snapshot_chain_bytes: int | None
     raw_count: int
     """How many records the page held, readable or not (paging decisions need it)."""
     request_id: str
+    """Names the answer in the log when a record is skipped (for a support ticket)."""
     skipped: tuple[SkippedRecord, ...] = ()
 
 
@@ -323,8 +329,6 @@ def parse_backups_page(body: Mapping[str, Any], page_size: int | None = None) ->
     snapshot = to_int(body.get("TotalEcsSnapshotSize"))
     return BackupsPage(
         items=tuple(items),
-        page_number=to_int(body.get("PageNumber")),
-        page_record_count=to_int(body.get("PageRecordCount")),
         total_record_count=to_int(body.get("TotalRecordCount")),
         snapshot_chain_bytes=snapshot if snapshot is not None and snapshot >= 0 else None,
         raw_count=len(raw_items),
@@ -341,11 +345,7 @@ class BackupPolicy:
     preferred_backup_time: str
     retention_days: int | None
     log_backup_enabled: bool | None
-    log_retention_days: int | None
     next_backup_time: float | None
-    backup_interval_minutes: int | None
-    category: str
-    request_id: str
 
 
 def _flag(value: object) -> bool | None:
@@ -365,11 +365,7 @@ def parse_backup_policy(body: Mapping[str, Any]) -> BackupPolicy:
         preferred_backup_time=to_str(body.get("PreferredBackupTime"))[:200],
         retention_days=to_int(body.get("BackupRetentionPeriod")),
         log_backup_enabled=_flag(body.get("EnableBackupLog")),
-        log_retention_days=to_int(body.get("LogBackupRetentionPeriod")),
         next_backup_time=parse_time(body.get("PreferredNextBackupTime")),
-        backup_interval_minutes=to_int(body.get("BackupInterval")),
-        category=to_str(body.get("Category"))[:64],
-        request_id=untrusted(to_str(body.get("RequestId")), 64),
     )
 
 
@@ -390,11 +386,8 @@ class DBInstance:
 @dataclass(frozen=True)
 class DBInstancesPage:
     items: tuple[DBInstance, ...]
-    page_number: int | None
     total_record_count: int | None
     raw_count: int
-    next_token: str
-    request_id: str
 
 
 def parse_db_instances_page(
@@ -419,9 +412,6 @@ def parse_db_instances_page(
     )
     return DBInstancesPage(
         items=items,
-        page_number=to_int(body.get("PageNumber")),
         total_record_count=to_int(body.get("TotalRecordCount")),
         raw_count=len(raw_items),
-        next_token=to_str(body.get("NextToken"))[:256],
-        request_id=untrusted(to_str(body.get("RequestId")), 64),
     )

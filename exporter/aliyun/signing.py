@@ -1,12 +1,11 @@
 """Request signing for Alibaba Cloud RPC APIs: pure functions, no I/O.
 
-Signature V3 (ACS3-HMAC-SHA256) is what the client sends. Signature V1 (HMAC-SHA1) is kept only
-so that the official V1 test vector documents our percent-encoding; nothing sends it.
+Signature V3 (ACS3-HMAC-SHA256) is what the client sends. (tests/test_signing.py checks the
+percent-encoding against the official Signature V1 vector too.)
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -148,13 +147,3 @@ def parse_authorization(value: str) -> Authorization | None:
         )
     except KeyError:
         return None
-
-
-def signature_v1(method: str, params: Mapping[str, str], access_key_secret: str) -> str:
-    """The older RPC signature (HMAC-SHA1 over the encoded, sorted parameters)."""
-    canonical = canonical_query_string(params)
-    to_sign = f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical)}"
-    digest = hmac.new(
-        (access_key_secret + "&").encode("utf-8"), to_sign.encode("utf-8"), hashlib.sha1
-    ).digest()
-    return base64.b64encode(digest).decode("ascii")

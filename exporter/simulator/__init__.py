@@ -2,6 +2,18 @@
 DescribeDBInstances): a real aiohttp server for tests, ``--demo`` and benchmarks.
 
 It imports nothing from the exporter except the request signer, so it can stand on its own.
+
+Modules, one job each:
+
+- ``server``: the aiohttp app (order of checks per request, serving, who may see what);
+  ``__main__``: ``python -m exporter.simulator``
+- ``actions``: one function per RDS action, the registry by name, shared parameter rules
+- ``injection``: seeded fault decisions and per-key flow control
+- ``replies``, ``records``: what is sent (success, error, HTML, hostile) and what is kept
+- ``auth``, ``errors``, ``hostile``: signatures, API errors, hostile answers
+- ``faults``, ``quirks``: settings that tests change on a live simulator
+- ``fleet``, ``generator``: instances and backups, deterministic from a seed
+- ``models``, ``render``, ``timefmt``: the records, their API shapes, the API's time formats
 """
 
 from exporter.simulator.errors import ApiError
@@ -16,16 +28,13 @@ from exporter.simulator.faults import (
 from exporter.simulator.fleet import Fleet
 from exporter.simulator.models import SimBackup, SimInstance, SimPolicy
 from exporter.simulator.quirks import Quirks
+from exporter.simulator.records import HTML_CODE, RESET_CODE, TRUNCATED_CODE, RequestRecord
 from exporter.simulator.server import (
     API_VERSION,
     DEFAULT_WIDE_WINDOW_DELAY,
     DEFAULT_WIDE_WINDOW_SECONDS,
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
-    HTML_CODE,
-    RESET_CODE,
-    TRUNCATED_CODE,
-    RequestRecord,
     SimulatedRds,
 )
 

@@ -135,6 +135,61 @@ def _storage(rng: random.Random, engine: str, version: str) -> str:
     return "cloud_essd" if rng.random() < share_on_cloud_disk[engine] else "local_ssd"
 
 
+def _master(
+    rng: random.Random,
+    engine: str,
+    masters: Sequence[SimInstance],
+    readonly_fraction: float,
+) -> SimInstance | None:
+    """The primary a new instance replicates, or None for a primary of its own."""
+    readonly = bool(masters) and engine != "MariaDB" and rng.random() < readonly_fraction
+    return rng.choice(masters) if readonly else None
+
+
+def _version_and_tags(
+    rng: random.Random, engine: str, master: SimInstance | None
+) -> tuple[str, dict[str, str]]:
+    """A replica keeps its primary's version, env and team."""
+    version = master.engine_version if master else _weighted(rng, _VERSIONS[engine])
+    env = master.tags["env"] if master else _weighted(rng, _ENVS)
+    team = master.tags["team"] if master else rng.choice(_TEAMS)
+    tags = {"env": env, "team": team}
+    if rng.random() < 0.5:
+        tags["app"] = rng.choice(_APPS)
+    return version, tags
+
+
+def _category(rng: random.Random, engine: str, version: str) -> str:
+    if version.endswith("_web") or (rng.random() < 0.15 and engine != "SQLServer"):
+        return "Basic"
+    return "AlwaysOn" if version.endswith("_ent") else "HighAvailability"
+
+
+def _description(serial: int, engine: str, tags: Mapping[str, str], readonly: bool) -> str:
+    return f"{tags['team']}-{engine.lower()}-{tags['env']}-{serial:04d}" + (
+        "-ro" if readonly else ""
+    )
+
+
+def _base_size(rng: random.Random) -> int:
+    """Log-uniform from 50 MB to 300 GB: most instances small, a few large."""
+    return int(math.exp(rng.uniform(math.log(5e7), math.log(3e11))))
+
+
+def _throughput(rng: random.Random) -> float:
+    """Backup bytes per second: 300 GB at 60 MB/s is about 80 minutes; small instances take
+    a few minutes."""
+    return rng.uniform(25e6, 120e6)
+
+
+def _network(seed: int, region: str, env: str) -> tuple[str, str]:
+    """VPC and vSwitch ids, shared by the instances of one region and env."""
+    code = region_code(region)
+    vpc_id = f"vpc-{code}" + _hash_text(seed, "vpc", region, env, length=17)
+    vswitch_id = f"vsw-{code}" + _hash_text(seed, "vsw", region, env, length=17)
+    return vpc_id, vswitch_id
+
+
 def make_instance(
     *,
     seed: int,
@@ -149,27 +204,20 @@ def make_instance(
     """One instance, drawn from its own stream so it does not depend on the fleet's size.
 
     A read-only replica copies one of ``primaries[(engine, region)]``; it has no backups.
+    Every draw happens in a fixed order (keyword arguments are evaluated left to right):
+    reordering them would change every fleet.
     """
     rng = random.Random(f"{seed}/instance/{serial}")
     chosen_engine = engine or _weighted(rng, _ENGINE_WEIGHTS)
     region = regions[rng.randrange(len(regions))]
     masters = primaries.get((chosen_engine, region), ())
-    readonly = bool(masters) and chosen_engine != "MariaDB" and rng.random() < readonly_fraction
-    master = rng.choice(masters) if readonly else None
-    version = master.engine_version if master else _weighted(rng, _VERSIONS[chosen_engine])
-    env = master.tags["env"] if master else _weighted(rng, _ENVS)
-    team = master.tags["team"] if master else rng.choice(_TEAMS)
-    tags = {"env": env, "team": team}
-    if rng.random() < 0.5:
-        tags["app"] = rng.choice(_APPS)
+    master = _master(rng, chosen_engine, masters, readonly_fraction)
+    version, tags = _version_and_tags(rng, chosen_engine, master)
     storage = _storage(rng, chosen_engine, version)
-    if version.endswith("_web") or (rng.random() < 0.15 and chosen_engine != "SQLServer"):
-        category = "Basic"
-    else:
-        category = "AlwaysOn" if version.endswith("_ent") else "HighAvailability"
+    category = _category(rng, chosen_engine, version)
     hosts = tuple(str(rng.randrange(1_000_000, 99_999_999)) for _ in range(2))
-    code = region_code(region)
     instance_id = _new_id(rng, chosen_engine, region, taken)
+    vpc_id, vswitch_id = _network(seed, region, tags["env"])
     return SimInstance(
         instance_id=instance_id,
         serial=serial,
@@ -177,11 +225,10 @@ def make_instance(
         engine_version=version,
         region_id=region,
         zone_id=zone_for(region, rng.choice("abchijk")),
-        description=f"{team}-{chosen_engine.lower()}-{env}-{serial:04d}"
-        + ("-ro" if master else ""),
+        description=_description(serial, chosen_engine, tags, master is not None),
         instance_type="Readonly" if master else "Primary",
         status="Running",
-        resource_group_id=resource_group_id(seed, team, env),
+        resource_group_id=resource_group_id(seed, tags["team"], tags["env"]),
         tags=tags,
         policy=master.policy if master else _policy(rng, chosen_engine, storage),
         created_at=created_at,
@@ -189,17 +236,15 @@ def make_instance(
         category=category,
         instance_class=rng.choice(_CLASSES[chosen_engine]),
         master_instance_id=master.instance_id if master else "",
-        # Log-uniform from 50 MB to 300 GB: most instances small, a few large.
-        base_size_bytes=int(math.exp(rng.uniform(math.log(5e7), math.log(3e11)))),
+        base_size_bytes=_base_size(rng),
         daily_growth=rng.uniform(0.0005, 0.006),
-        # 300 GB at 60 MB/s is about 80 minutes; small instances take a few minutes.
-        throughput_bytes_per_second=rng.uniform(25e6, 120e6),
+        throughput_bytes_per_second=_throughput(rng),
         encryption='{"EncryptionType":"TDE"}' if rng.random() < 0.1 else "{}",
         archive=rng.random() < 0.05,
         host_ids=hosts[:1] if category == "Basic" else hosts,
         databases=("app", "reporting") if chosen_engine == "SQLServer" else (),
-        vpc_id=f"vpc-{code}" + _hash_text(seed, "vpc", region, env, length=17),
-        vswitch_id=f"vsw-{code}" + _hash_text(seed, "vsw", region, env, length=17),
+        vpc_id=vpc_id,
+        vswitch_id=vswitch_id,
         minute_precision=_hash_unit(seed, "minute", instance_id) < MINUTE_PRECISION_RATE,
     )
 
@@ -253,6 +298,44 @@ def backup_id(serial: int, day: int, slot: int) -> str:
     return str(10**8 + serial * 10**7 + (day % 10**5) * 100 + slot)
 
 
+def _end(
+    instance: SimInstance, draws: tuple[int, ...], slot: int, start: float, size: int, failed: bool
+) -> float:
+    duration = _duration(instance, size, instance.policy.method, _unit(draws[slot + 4]))
+    if failed:
+        # A failed backup stops partway and leaves nothing usable.
+        share = 0.1 + 0.6 * _unit((draws[slot + 7] * 2654435761) & 0xFFFFFFFF)
+        duration = max(30.0, float(int(duration * share)))
+    end = start + duration
+    if instance.minute_precision:
+        end = max(floor_minute(end), start + 60)  # start is on the grid already
+    return end
+
+
+def _download_urls(
+    instance: SimInstance, host: str, start: float, failed: bool
+) -> tuple[str | None, str | None]:
+    """BackupDownloadURL and BackupIntranetDownloadURL ("" when there is nothing to fetch)."""
+    method = instance.policy.method
+    if method == "Snapshot" and instance.engine != "SQLServer":
+        return None, None  # cloud-disk instances do not return the fields at all
+    if failed or method == "Snapshot":
+        return "", ""
+    region = instance.region_id
+    stamp = "".join(ch for ch in format_second(start) if ch.isdigit())
+    path = f"custins{instance.serial}/hins{host}_{stamp}.tar.gz?Expires=****"
+    return (
+        f"http://rdsbak-{region}-v3.oss-{region}.aliyuncs.com/{path}",
+        f"http://rdsbak-{region}-v3.oss-{region}-internal.aliyuncs.com/{path}",
+    )
+
+
+def _meta_status(instance: SimInstance, failed: bool) -> str:
+    if instance.engine == "MySQL" and instance.policy.method == "Physical":
+        return "EMPTY" if failed else "OK"
+    return ""
+
+
 def _backup(
     instance: SimInstance,
     *,
@@ -267,30 +350,10 @@ def _backup(
     available: bool,
 ) -> SimBackup:
     method = instance.policy.method
-    duration = _duration(instance, size, method, _unit(draws[slot + 4]))
-    if failed:
-        # A failed backup stops partway and leaves nothing usable.
-        share = 0.1 + 0.6 * _unit((draws[slot + 7] * 2654435761) & 0xFFFFFFFF)
-        duration = max(30.0, float(int(duration * share)))
-    end = start + duration
-    if instance.minute_precision:
-        end = max(floor_minute(end), start + 60)  # start is on the grid already
+    end = _end(instance, draws, slot, start, size, failed)
     host = instance.host_ids[(draws[12] + slot) % len(instance.host_ids)]
-    region = instance.region_id
-    stamp = "".join(ch for ch in format_second(start) if ch.isdigit())
-    download: str | None = ""
-    intranet: str | None = ""
-    if method == "Snapshot" and instance.engine != "SQLServer":
-        download = intranet = None  # cloud-disk instances do not return the fields at all
-    elif not failed and method != "Snapshot":
-        path = f"custins{instance.serial}/hins{host}_{stamp}.tar.gz?Expires=****"
-        download = f"http://rdsbak-{region}-v3.oss-{region}.aliyuncs.com/{path}"
-        intranet = f"http://rdsbak-{region}-v3.oss-{region}-internal.aliyuncs.com/{path}"
+    download, intranet = _download_urls(instance, host, start, failed)
     is_mysql56 = instance.engine == "MySQL" and instance.engine_version == "5.6"
-    if instance.engine == "MySQL" and method == "Physical":
-        meta = "EMPTY" if failed else "OK"
-    else:
-        meta = ""
     return SimBackup(
         backup_id=backup_id(instance.serial, day, slot),
         instance_id=instance.instance_id,
@@ -304,13 +367,13 @@ def _backup(
         size=0 if failed else size,
         engine=instance.engine,
         engine_version=instance.engine_version,
-        region_id=region,
+        region_id=instance.region_id,
         host_instance_id=host,
         consistent_time=int(end) - draws[13] % 20 if is_mysql56 and not failed else 0,
         storage_class="1" if instance.archive else "0",
         encryption=instance.encryption,
         checksum=str(((draws[14] << 32) | draws[15]) ^ slot),
-        meta_status=meta,
+        meta_status=_meta_status(instance, failed),
         databases=instance.databases if not failed and method == "Physical" else (),
         download_url=download,
         intranet_download_url=intranet,

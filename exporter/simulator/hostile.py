@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from exporter.simulator.errors import ApiError
 from exporter.simulator.faults import Faults
+from exporter.simulator.models import SimBackup, SimInstance
+from exporter.simulator.render import backup_item
 
 GIANT_LENGTH = 1 << 20  # giant_code: length of Code and of RequestId
 DEEP_NESTING = 100_000
@@ -77,6 +79,29 @@ def build_gzip_bomb(size: int) -> bytes:
     total = len(head) + padding + len(tail)
     parts.append(struct.pack("<II", crc, total & 0xFFFFFFFF))
     return b"".join(parts)
+
+
+def fallback_backup_item(instance: SimInstance, now: float) -> dict[str, object]:
+    """A plausible successful backup's item, for huge_page when the asked window lists
+    nothing."""
+    start = now // 3600 * 3600 - 3600
+    backup = SimBackup(
+        backup_id="0",
+        instance_id=instance.instance_id,
+        start=start,
+        end=start + 600,
+        status="Success",
+        backup_type="FullBackup",
+        mode="Automated",
+        method=instance.policy.method,
+        initiator="System",
+        size=instance.base_size_bytes,
+        engine=instance.engine,
+        engine_version=instance.engine_version,
+        region_id=instance.region_id,
+        host_instance_id=instance.host_ids[0],
+    )
+    return backup_item(backup)
 
 
 def _huge_body(

@@ -10,73 +10,58 @@ hostile mode (``Faults.hostile``) replaces only an answer that would have succee
 from __future__ import annotations
 
 import asyncio
-import collections
-import hashlib
-import json
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from exporter.simulator.actions import ACTIONS, TAGS_MATCH, Answer, Call
+from exporter.simulator.actions import ACTIONS, TAGS_MATCH, Action, Answer, Call
 from exporter.simulator.auth import Authenticator
-from exporter.simulator.errors import ApiError, accepts_json, error_body
-from exporter.simulator.faults import Faults, InstanceFaults
+from exporter.simulator.errors import ApiError, accepts_json
+from exporter.simulator.faults import Faults
 from exporter.simulator.fleet import Fleet
-from exporter.simulator.hostile import ErrorAnswer, HostileAnswers
-from exporter.simulator.models import SimBackup, SimInstance
+from exporter.simulator.hostile import ErrorAnswer, HostileAnswers, fallback_backup_item
+from exporter.simulator.injection import FaultInjector, Layers, unavailable
 from exporter.simulator.quirks import Quirks
-from exporter.simulator.render import backup_item
+from exporter.simulator.records import (
+    HTML_CODE,
+    RESET_CODE,
+    TRUNCATED_CODE,
+    Arrival,
+    Reply,
+    RequestRecord,
+    keep_recent,
+    record_of,
+)
+from exporter.simulator.replies import (
+    answer_payload,
+    error_reply,
+    html_reply,
+    raw_reply,
+    request_id_for,
+    success_reply,
+)
 
 API_VERSION = "2014-08-15"
-HOST_ID = "rds.aliyuncs.com"
 DEMO_ACCESS_KEY_ID = "LTAI5tSimulatorDemoKey00"
 DEMO_ACCESS_KEY_SECRET = "SimulatorDemoSecretNotReal0000"
 # Windows wider than this answer slowly, like the real API that may time out on long ranges.
 DEFAULT_WIDE_WINDOW_SECONDS = 7 * 86400.0
 DEFAULT_WIDE_WINDOW_DELAY = 3.0
-# RequestRecord.code values for answers that carry no API Code:
-HTML_CODE = "HTML"  # the non-JSON 502 page
-RESET_CODE = "RESET"  # a connection dropped without an answer
-TRUNCATED_CODE = "TRUNCATED"  # a successful answer cut off halfway
-_HTML_PAGE = (
-    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>Tengine</center>\r\n"
-    "</body>\r\n</html>\r\n"
-)
 
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One request as the simulator saw it and answered it."""
-
-    received: float  # monotonic clock when it arrived
-    clock: float  # the simulator's (possibly fake) wall clock at that moment
-    method: str
-    action: str
-    version: str
-    params: dict[str, str]  # decoded query parameters
-    query_string: str  # raw, exactly as received
-    access_key_id: str  # from the Authorization header, even when unknown or wrong
-    status: int
-    code: str  # "OK", the error Code, or HTML_CODE
-    instance_id: str  # DBInstanceId parameter, "" when absent
-    answered: float = 0.0  # monotonic clock when the answer was ready
-    accept: str = ""  # the Accept header, as sent
-
-
-@dataclass
-class _Reply:
-    status: int
-    code: str
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    access_key_id: str = ""
+__all__ = [  # the record codes and type are part of this module's interface too
+    "API_VERSION",
+    "DEFAULT_WIDE_WINDOW_DELAY",
+    "DEFAULT_WIDE_WINDOW_SECONDS",
+    "DEMO_ACCESS_KEY_ID",
+    "DEMO_ACCESS_KEY_SECRET",
+    "HTML_CODE",
+    "RESET_CODE",
+    "TRUNCATED_CODE",
+    "RequestRecord",
+    "SimulatedRds",
+]
 
 
 class SimulatedRds:
@@ -120,17 +105,15 @@ class SimulatedRds:
         self.requests: list[RequestRecord] = []
         self._monotonic = monotonic
         self._rng_seed = rng_seed
-        self._rng = random.Random(rng_seed)
         self._auth = Authenticator(
             credentials if credentials is not None else {DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET}
         )
         self._restricted: dict[str, frozenset[str]] = {}
-        self._recent: dict[str, collections.deque[float]] = {}
         self._served = 0
         self._max_records = max_records
-        # Quirks and hostile answers draw from their own streams: switching them on or off
-        # leaves every other seeded fault decision as it was.
-        self._quirk_rng = random.Random(f"{rng_seed}|quirks")
+        # Faults, quirks and hostile answers draw from streams of their own: switching one on
+        # or off leaves every other seeded decision as it was.
+        self._injector = FaultInjector(rng_seed)
         self._hostile = HostileAnswers(rng_seed)
 
     # ----- who may see what ------------------------------------------------------------------
@@ -196,28 +179,20 @@ class SimulatedRds:
         body = await request.read()
         params = dict(request.rel_url.query)  # decoded; the signature is checked over these
         instance_id = params.get("DBInstanceId", "")
-        layers: list[InstanceFaults] = [self.faults]
-        scoped = self.faults.per_instance.get(instance_id) if instance_id else None
-        if scoped is not None:
-            layers.append(scoped)
-        by_action = self.faults.per_action.get(request.headers.get("x-acs-action", ""))
-        if by_action is not None:
-            layers.append(by_action)
-        hostile = _hostile_mode(self.faults, scoped, by_action, request.headers)
-        latency = sum(layer.latency for layer in layers)
-        if latency > 0:
-            await asyncio.sleep(latency)
-        now = self.clock()
-        if any(self._roll(layer.reset_rate) for layer in layers):
+        layers = Layers.of(self.faults, instance_id, request.headers)
+        if layers.latency > 0:
+            await asyncio.sleep(layers.latency)
+        arrival = Arrival(request, params, instance_id, received, self.clock())
+        if self._injector.reset(layers):
             # Drop the connection with no answer at all, as a broken proxy would.
             if request.transport is not None:
                 request.transport.abort()
-            self._record(request, params, instance_id, received, now, _Reply(0, RESET_CODE, b""))
+            self._record(arrival, Reply(0, RESET_CODE, b""))
             return web.Response()  # never sent: the connection is gone
-        reply = await self._answer(request, params, body, layers, now, received, hostile)
+        reply = await self._answer(arrival, body, layers)
         if reply.delay > 0:
             await asyncio.sleep(reply.delay)
-        self._record(request, params, instance_id, received, now, reply)
+        self._record(arrival, reply)
         return web.Response(
             status=reply.status,
             body=reply.body,
@@ -226,147 +201,67 @@ class SimulatedRds:
             headers=reply.headers,
         )
 
-    def _record(
-        self,
-        request: web.Request,
-        params: dict[str, str],
-        instance_id: str,
-        received: float,
-        now: float,
-        reply: _Reply,
-    ) -> None:
-        self.requests.append(
-            RequestRecord(
-                received=received,
-                clock=now,
-                method=request.method,
-                action=request.headers.get("x-acs-action", ""),
-                version=request.headers.get("x-acs-version", ""),
-                params=params,
-                query_string=request.rel_url.raw_query_string,
-                access_key_id=reply.access_key_id,
-                status=reply.status,
-                code=reply.code,
-                instance_id=instance_id,
-                answered=self._monotonic(),
-                accept=request.headers.get("Accept", ""),
-            )
-        )
-        if self._max_records is not None and len(self.requests) > 2 * self._max_records:
-            # Trimmed in batches so that the cost per request stays constant.
-            del self.requests[: len(self.requests) - self._max_records]
+    def _record(self, arrival: Arrival, reply: Reply) -> None:
+        self.requests.append(record_of(arrival, reply, answered=self._monotonic()))
+        keep_recent(self.requests, self._max_records)
 
-    def _request_id(self) -> str:
+    async def _answer(self, arrival: Arrival, body: bytes, layers: Layers) -> Reply:
+        request = arrival.request
         self._served += 1
-        digest = hashlib.blake2b(f"{self._rng_seed}|{self._served}".encode(), digest_size=16)
-        text = digest.hexdigest().upper()
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-    def _roll(self, rate: float) -> bool:
-        # Draw only for active faults: with none, no randomness is consumed at all.
-        return rate > 0 and self._rng.random() < rate
-
-    async def _answer(
-        self,
-        request: web.Request,
-        params: dict[str, str],
-        body: bytes,
-        layers: list[InstanceFaults],
-        now: float,
-        received: float,
-        hostile: str | None,
-    ) -> _Reply:
-        request_id = self._request_id()
+        request_id = request_id_for(self._rng_seed, self._served)
         key_id = ""
         as_json = not self.quirks.xml_errors_unless_json or accepts_json(
             ",".join(request.headers.getall("Accept", []))
         )
         try:
-            if any(layer.outage for layer in layers):
-                raise _unavailable()
-            if any(self._roll(layer.html_error_rate) for layer in layers):
-                return _Reply(502, HTML_CODE, _HTML_PAGE.encode(), content_type="text/html")
+            if layers.outage:
+                raise unavailable()
+            if self._injector.html_error(layers):
+                return html_reply()
             key_id = _claimed_key(request.headers.get("Authorization", ""))
             key_id = self._auth.verify(
-                method=request.method, headers=request.headers, params=params, body=body, now=now
+                method=request.method,
+                headers=request.headers,
+                params=arrival.params,
+                body=body,
+                now=arrival.now,
             )
-            action = ACTIONS.get(request.headers.get("x-acs-action", ""))
-            if action is None:
-                raise ApiError(
-                    404,
-                    "InvalidAction.NotFound",
-                    "Specified api is not found, please check your url and method.",
-                )
-            if request.headers.get("x-acs-version") != API_VERSION:
-                raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
-            self._check_throttle(key_id, layers, received)
-            self._inject_errors(layers)
-            answer = action(
-                Call(
-                    fleet=self.fleet,
-                    params=params,
-                    now=now,
-                    can_see=lambda instance_id: self.can_see(key_id, instance_id),
-                    shuffle_seed=self._rng_seed if self.shuffle_items else None,
-                    tags_match=self.tags_match,
-                    quirks=self.quirks,
-                )
-            )
+            action = _action(request.headers)
+            limit = self.faults.max_requests_per_second
+            self._injector.check_throttle(key_id, layers, arrival.received, limit)
+            self._injector.inject_errors(layers)
+            answer = action(self._call(arrival, key_id))
         except ApiError as error:
             return self._error(request_id, error, key_id, as_json)
-        if hostile is not None:
-            return await self._hostile_reply(hostile, request, request_id, answer, key_id, as_json)
-        reply = self._success(
-            request_id, answer, key_id, request.headers.get("x-acs-action", ""), params
-        )
-        if reply.status == 200 and any(self._roll(layer.truncate_rate) for layer in layers):
+        if layers.hostile is not None:
+            return await self._hostile_reply(
+                layers.hostile, arrival, request_id, answer, key_id, as_json
+            )
+        reply = self._success(request_id, answer, key_id, arrival)
+        if reply.status == 200 and self._injector.truncate(layers):
             reply.body = reply.body[: len(reply.body) // 2]
             reply.code = TRUNCATED_CODE
         return reply
 
-    def _inject_errors(self, layers: list[InstanceFaults]) -> None:
-        for layer in layers:
-            if self._roll(layer.error_5xx_rate):
-                if self._rng.random() < 0.5:
-                    raise _unavailable()
-                raise ApiError(
-                    500,
-                    "InternalError",
-                    "The request processing has failed due to some unknown error.",
-                )
-        for layer in layers:
-            if layer.forced_error is not None:
-                forced = layer.forced_error
-                raise ApiError(forced.status, forced.code, forced.message)
+    def _call(self, arrival: Arrival, key_id: str) -> Call:
+        return Call(
+            fleet=self.fleet,
+            params=arrival.params,
+            now=arrival.now,
+            can_see=lambda instance_id: self.can_see(key_id, instance_id),
+            shuffle_seed=self._rng_seed if self.shuffle_items else None,
+            tags_match=self.tags_match,
+            quirks=self.quirks,
+        )
 
-    def _check_throttle(self, key_id: str, layers: list[InstanceFaults], received: float) -> None:
-        limit = self.faults.max_requests_per_second
-        over_limit = False
-        if limit is not None:
-            recent = self._recent.setdefault(key_id, collections.deque())
-            while recent and recent[0] <= received - 1.0:
-                recent.popleft()
-            over_limit = len(recent) >= limit
-            if not over_limit:
-                recent.append(received)
-        if over_limit or any(self._roll(layer.throttle_rate) for layer in layers):
-            raise ApiError(400, "Throttling.User", "Request was denied due to user flow control.")
-
-    def _success(
-        self, request_id: str, answer: Answer, key_id: str, action: str, params: dict[str, str]
-    ) -> _Reply:
-        payload = dict(answer.body)
-        payload["RequestId"] = request_id
+    def _success(self, request_id: str, answer: Answer, key_id: str, arrival: Arrival) -> Reply:
+        payload = answer_payload(request_id, answer)
         if self.faults.transform is not None:
-            payload = self.faults.transform(action, params, payload)
-        delay = self.wide_window_delay if answer.window_seconds > self.wide_window_seconds else 0.0
-        return _Reply(
-            200,
-            "OK",
-            json.dumps(payload, separators=(",", ":")).encode(),
-            headers={"x-acs-request-id": request_id},
-            delay=delay,
-            access_key_id=key_id,
+            action = arrival.request.headers.get("x-acs-action", "")
+            payload = self.faults.transform(action, arrival.params, payload)
+        wide = answer.window_seconds > self.wide_window_seconds
+        return success_reply(
+            request_id, payload, key_id, delay=self.wide_window_delay if wide else 0.0
         )
 
     def _error(
@@ -377,121 +272,63 @@ class SimulatedRds:
         as_json: bool,
         *,
         shown_id: str | None = None,
-    ) -> _Reply:
-        """The error answer; ``shown_id`` replaces the RequestId in the body only."""
-        shown = request_id if shown_id is None else shown_id
-        fields = {
-            "RequestId": shown,
-            "HostId": HOST_ID,
-            "Code": error.code,
-            "Message": error.message,
-            "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Rds&requestId={shown}",
-        }
-        body, content_type = error_body(fields, as_json=as_json)
-        headers = {"x-acs-request-id": request_id}
-        retry_after = self._retry_after_ms() if error.code.startswith("Throttling") else None
-        if retry_after is not None:
-            headers["x-acs-retry-after"] = str(retry_after)
-        return _Reply(
-            error.status,
-            error.code,
-            body,
-            content_type=content_type,
-            headers=headers,
-            access_key_id=key_id,
+    ) -> Reply:
+        throttled = error.code.startswith("Throttling")
+        retry_after = self._injector.retry_after_ms(self.faults, self.quirks) if throttled else None
+        return error_reply(
+            request_id,
+            error,
+            key_id,
+            as_json=as_json,
+            retry_after_ms=retry_after,
+            shown_id=shown_id,
         )
-
-    def _retry_after_ms(self) -> int | None:
-        # A fixed value set by a test wins; the quirk hints on about half, as gateways vary.
-        if self.faults.retry_after_ms is not None:
-            return self.faults.retry_after_ms
-        if self.quirks.retry_after_on_throttle and self._quirk_rng.random() < 0.5:
-            return self._quirk_rng.randint(1000, 5000)
-        return None
 
     async def _hostile_reply(
         self,
         mode: str,
-        request: web.Request,
+        arrival: Arrival,
         request_id: str,
         answer: Answer,
         key_id: str,
         as_json: bool,
-    ) -> _Reply:
-        action = request.headers.get("x-acs-action", "")
-        payload = {**answer.body, "RequestId": request_id}
+    ) -> Reply:
+        headers = arrival.request.headers
+        action = headers.get("x-acs-action", "")
+        instance = self.fleet.instances.get(arrival.instance_id)
         fallback = None
-        instance = self.fleet.instances.get(request.rel_url.query.get("DBInstanceId", ""))
         if action == "DescribeBackups" and instance is not None:
-            fallback = backup_item(_sample_backup(instance, self.clock()))
+            fallback = fallback_backup_item(instance, self.clock())
         result = await self._hostile.answer(
             mode,
             action=action,
-            payload=payload,
+            payload=answer_payload(request_id, answer),
             faults=self.faults,
             secret=self._auth.secret_of(key_id),
-            token=request.headers.get("x-acs-security-token", ""),
+            token=headers.get("x-acs-security-token", ""),
             fallback_item=fallback,
         )
         if isinstance(result, ErrorAnswer):
-            shown = result.request_id
-            reply = self._error(request_id, result.error, key_id, as_json, shown_id=shown)
+            reply = self._error(
+                request_id, result.error, key_id, as_json, shown_id=result.request_id
+            )
             reply.code = result.record_code
             return reply
-        headers = {"x-acs-request-id": request_id, **result.headers}
-        return _Reply(
-            result.status,
-            mode.upper(),
-            result.body,
-            content_type=result.content_type,
-            headers=headers,
-            access_key_id=key_id,
+        return raw_reply(mode, result, request_id, key_id)
+
+
+def _action(headers: Mapping[str, str]) -> Action:
+    """The action a request names, in the API version we serve."""
+    action = ACTIONS.get(headers.get("x-acs-action", ""))
+    if action is None:
+        raise ApiError(
+            404,
+            "InvalidAction.NotFound",
+            "Specified api is not found, please check your url and method.",
         )
-
-
-def _unavailable() -> ApiError:
-    return ApiError(
-        503,
-        "ServiceUnavailable",
-        "The request has failed due to a temporary failure of the server.",
-    )
-
-
-def _hostile_mode(
-    faults: Faults,
-    scoped: InstanceFaults | None,
-    by_action: InstanceFaults | None,
-    headers: Mapping[str, str],
-) -> str | None:
-    """The hostile mode for a request: per action, else per instance (DescribeBackups
-    only), else global."""
-    if by_action is not None and by_action.hostile is not None:
-        return by_action.hostile
-    backups = headers.get("x-acs-action") == "DescribeBackups"
-    if backups and scoped is not None and scoped.hostile is not None:
-        return scoped.hostile
-    return faults.hostile
-
-
-def _sample_backup(instance: SimInstance, now: float) -> SimBackup:
-    """A plausible successful backup, for huge_page when the asked window lists nothing."""
-    start = now // 3600 * 3600 - 3600
-    return SimBackup(
-        backup_id="0",
-        instance_id=instance.instance_id,
-        start=start,
-        end=start + 600,
-        status="Success",
-        backup_type="FullBackup",
-        mode="Automated",
-        method=instance.policy.method,
-        initiator="System",
-        size=instance.base_size_bytes,
-        engine=instance.engine,
-        engine_version=instance.engine_version,
-        region_id=instance.region_id,
-        host_instance_id=instance.host_ids[0],
-    )
+    if headers.get("x-acs-version") != API_VERSION:
+        raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
+    return action
 
 
 def _claimed_key(authorization: str) -> str:

@@ -22,6 +22,16 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this directory is an integration test (``make test-fast`` leaves them out).
+    The hook sees the whole session's items, hence the directory check."""
+    for item in items:
+        if HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
 
 # Logs of the processes the running test started; printed with a failing test's report.
 _LOGS: dict[str, Path] = {}

@@ -1,5 +1,5 @@
 """Quick performance check of the simulator:
-``python -m exporter.simulator.bench [--instances 10000] [--requests 1000] [--concurrency 20]``.
+``python -m bench.simulator [--instances 10000] [--requests 1000] [--concurrency 20]``.
 
 Measures fleet generation, backup generation for the whole history, and signed
 DescribeBackups calls over loopback (one-day windows, as the exporter sends them).
@@ -70,7 +70,7 @@ async def _run_requests(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m exporter.simulator.bench")
+    parser = argparse.ArgumentParser(prog="python -m bench.simulator")
     parser.add_argument("--instances", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=20)

@@ -1,0 +1,26 @@
+"""The RDS actions the simulator answers, by name. No I/O; errors are raised as ApiError.
+
+Each action is a function taking a :class:`Call` and returning an :class:`Answer` (the body
+without RequestId), in a module per group: ``backups`` (DescribeBackups,
+DescribeBackupPolicy), ``instances`` (DescribeDBInstances); ``params`` holds the parameter
+rules they share. Adding an action: one function in its group, one entry in ``ACTIONS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from exporter.simulator.actions.backups import describe_backup_policy, describe_backups
+from exporter.simulator.actions.call import TAGS_MATCH, Action, Answer, Call
+from exporter.simulator.actions.instances import describe_db_instances
+
+ACTIONS: Mapping[str, Action] = MappingProxyType(
+    {
+        "DescribeBackups": describe_backups,
+        "DescribeBackupPolicy": describe_backup_policy,
+        "DescribeDBInstances": describe_db_instances,
+    }
+)
+
+__all__ = ["ACTIONS", "TAGS_MATCH", "Action", "Answer", "Call"]
