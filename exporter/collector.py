@@ -22,7 +22,9 @@ from prometheus_client.registry import Collector
 
 from exporter import metrics as m
 from exporter.aliyun.client import DESCRIBE_BACKUP_POLICY, DESCRIBE_BACKUPS, DESCRIBE_DB_INSTANCES
+from exporter.aliyun.recovery import DESCRIBE_BACKUP_TASKS, DESCRIBE_LOCAL_RECOVERY_TIME
 from exporter.clock import Clock
+from exporter.config import PollingConfig, format_duration
 from exporter.metrics import MetricDef
 from exporter.policy import next_backup_time
 from exporter.state import DiscoveryStatus, FleetState, InstanceState, Source, TypeSummary
@@ -85,18 +87,29 @@ class BackupCollector(Collector):
         interval_text: str,
         version: str,
         policy_refresh_text: str = "6h",
+        polling: PollingConfig | None = None,
     ) -> None:
         self._state = state
         self._clock = clock
         self._version = version
-        self.set_intervals(interval_text, policy_refresh_text)
+        self.set_intervals(interval_text, policy_refresh_text, polling)
 
-    def set_intervals(self, interval_text: str, policy_refresh_text: str) -> None:
+    def set_intervals(
+        self, interval_text: str, policy_refresh_text: str, polling: PollingConfig | None = None
+    ) -> None:
         """What the HELP texts say about the polling schedule (a reload may change it)."""
+        polling = polling or PollingConfig()
+
+        def every(refresh: float) -> str:
+            return format_duration(max(refresh, polling.interval)) if refresh > 0 else "(off)"
+
         self._intervals = {
             DESCRIBE_BACKUPS: interval_text,
             DESCRIBE_BACKUP_POLICY: policy_refresh_text,
             DESCRIBE_DB_INSTANCES: DISCOVERY_INTERVAL,
+            DESCRIBE_LOCAL_RECOVERY_TIME: every(polling.recovery_window_refresh),
+            m.LOG_BACKUP_FILES: every(polling.log_backup_refresh),
+            DESCRIBE_BACKUP_TASKS: every(polling.backup_tasks_refresh),
         }
 
     def describe(self) -> list[Metric]:
@@ -150,6 +163,9 @@ def cache_key(instance: InstanceState) -> tuple[object, ...]:
         instance.engine_version,
         instance.collect_success,
         len(instance.skipped),
+        instance.recovery,
+        instance.log_chain.summary,
+        instance.jobs_summary,
         *instance.failures_total.items(),
     )
 
@@ -174,6 +190,7 @@ def render_instance(f: Families, instance: InstanceState) -> None:
     if instance.collect_success is not None:
         f.add(m.COLLECT_SUCCESS, [iid], 1.0 if instance.collect_success else 0.0)
     _render_policy(f, instance)
+    _render_recoverability(f, instance)
     if not instance.baseline_done:
         # Until one poll has gone through, absence is the honest answer.
         return
@@ -219,6 +236,43 @@ def last_collect_success(instance: InstanceState, now: float) -> list[tuple[Labe
     return [((instance.target.instance_id,), instance.last_collect_success)]
 
 
+def recovery_lag(instance: InstanceState, now: float) -> list[tuple[Labels, float]]:
+    recovery = instance.recovery
+    if recovery is None or recovery.window is None:
+        return []
+    return [((instance.target.instance_id,), age_at(now, recovery.window.end))]
+
+
+def log_age(instance: InstanceState, now: float) -> list[tuple[Labels, float]]:
+    summary = instance.log_chain.summary
+    if summary is None or summary.newest_end is None:
+        return []
+    return [((instance.target.instance_id,), age_at(now, summary.newest_end))]
+
+
+def uploading_age(instance: InstanceState, now: float) -> list[tuple[Labels, float]]:
+    summary = instance.log_chain.summary
+    if summary is None or summary.oldest_uploading_end is None:
+        return []
+    return [((instance.target.instance_id,), age_at(now, summary.oldest_uploading_end))]
+
+
+def job_seconds(instance: InstanceState, now: float) -> list[tuple[Labels, float]]:
+    summary = instance.jobs_summary
+    if summary is None:
+        return []
+    started = summary.oldest_first_seen
+    return [((instance.target.instance_id,), 0.0 if started is None else age_at(now, started))]
+
+
+def job_stalled(instance: InstanceState, now: float) -> list[tuple[Labels, float]]:
+    summary = instance.jobs_summary
+    if summary is None:
+        return []
+    since = summary.stalled_since
+    return [((instance.target.instance_id,), 0.0 if since is None else age_at(now, since))]
+
+
 def next_backup(instance: InstanceState, now: float) -> list[tuple[Labels, float]]:
     """When its next scheduled backup is due, as of ``now``."""
     if instance.policy is None:
@@ -232,6 +286,11 @@ SCRAPE_TIME_VALUES: Mapping[MetricDef, ScrapeValues] = {
     m.LAST_SUCCESS_AGE: success_ages,
     m.COLLECT_LAST_SUCCESS: last_collect_success,
     m.POLICY_NEXT_BACKUP: next_backup,
+    m.RECOVERY_LAG: recovery_lag,
+    m.LOG_LAST_END_AGE: log_age,
+    m.LOG_UPLOADING_AGE: uploading_age,
+    m.JOB_RUNNING_SECONDS: job_seconds,
+    m.JOB_STALLED_SECONDS: job_stalled,
 }
 assert set(SCRAPE_TIME_VALUES) == {x for x in m.INSTANCE_METRICS if x.at_scrape}
 
@@ -247,6 +306,34 @@ def _render_policy(f: Families, instance: InstanceState) -> None:
         f.add(m.POLICY_RETENTION, [iid], float(policy.retention_days))
     if policy.log_backup_enabled is not None:
         f.add(m.POLICY_LOG_BACKUP, [iid], 1.0 if policy.log_backup_enabled else 0.0)
+    if policy.log_retention_days is not None:
+        f.add(m.POLICY_LOG_RETENTION, [iid], float(policy.log_retention_days))
+    if policy.log_backup_interval is not None:
+        f.add(m.POLICY_LOG_INTERVAL, [iid], policy.log_backup_interval)
+
+
+def _render_recoverability(f: Families, instance: InstanceState) -> None:
+    """The restorable window, the log chain and the running backups, once each is known."""
+    iid = instance.target.instance_id
+    recovery = instance.recovery
+    if recovery is not None and recovery.window is not None:
+        f.add(m.RECOVERY_WINDOW_START, [iid], recovery.window.begin)
+        f.add(m.RECOVERY_WINDOW_END, [iid], recovery.window.end)
+    if recovery is not None and recovery.broken is not None:
+        f.add(m.RECOVERY_BROKEN, [iid, recovery.broken], 1.0)
+    logs = instance.log_chain.summary
+    if logs is not None:
+        if logs.newest_end is not None:
+            f.add(m.LOG_LAST_END, [iid], logs.newest_end)
+        f.add(m.LOG_GAP, [iid], logs.gap_seconds)
+        f.add(m.LOG_UPLOADING, [iid], float(logs.uploading))
+        f.add(m.LOG_STORED_BYTES, [iid], float(logs.stored_bytes))
+    jobs = instance.jobs_summary
+    if jobs is not None:
+        f.add(m.JOBS_RUNNING, [iid], float(jobs.running))
+        f.add(m.JOBS_FAILED, [iid], float(jobs.failed))
+        if jobs.progress is not None:
+            f.add(m.JOB_PROGRESS, [iid], jobs.progress / 100.0)
 
 
 def _render_type(f: Families, iid: str, backup_type: str, summary: TypeSummary) -> None:

@@ -15,6 +15,12 @@ newest full backup (finished ten minutes before the demo starts) succeeded but c
 restore (``IsAvail`` 0), so its last usable backup is an older one; any other success may be
 unusable too, about one in thirty, as the generator decides. The third instance (MySQL) lists
 its backup times to the minute (``yyyy-MM-ddTHH:mmZ``), as the API documents them.
+
+Recoverability: every instance above backs its logs up without a hole, and five more instances
+show one way each that point-in-time recovery breaks (``DemoRoles``): log backup off, 17
+minutes of logs missing two days ago (after the newest full backup, so there is no restorable
+window), log files stuck uploading for three hours, a full backup stuck at 42% for 30 hours,
+and a SQL Server instance whose 30-minute log backups its policy reports as off.
 """
 
 from __future__ import annotations
@@ -68,6 +74,12 @@ class DemoRoles:
     stale: str
     throttled: str
     missing: str
+    # Recoverability, one instance per failure mode (each healthy otherwise):
+    log_backup_off: str  # DescribeLocalAvailableRecoveryTime: LogBackupNotEnabled
+    log_gap: str  # 17 minutes of logs missing two days ago, after its newest full backup
+    stuck_upload: str  # its log files closed in the last 3 hours are all still Uploading
+    stuck_backup: str  # a full backup running for 30 hours, Process stuck at 42
+    sqlserver_logs: str  # SQL Server, log backups every 30 minutes (EnableBackupLog "0")
 
 
 def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
@@ -107,14 +119,59 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
     latest = fleet.newest(healthy[0], now=now)
     end = max(now - 10 * 60, latest.end + 60 if latest else 0.0)
     fleet.add_backup(healthy[0], start=end - 30 * 60, end=end, available=False)
+    _whole_log_chains(fleet, ids)
     roles = DemoRoles(
         healthy=healthy,
         failing=failing,
         stale=stale,
         throttled=throttled,
         missing=MISSING_INSTANCE_ID,
+        **_recoverability_roles(fleet, now),
     )
     return fleet, faults, roles
+
+
+def _whole_log_chains(fleet: Fleet, ids: list[str]) -> None:
+    """Log backups on and without holes, so that the backup roles tell only their own story.
+    The weekly instance keeps its logs (and backups) two weeks: with seven days, the restorable
+    window would break for a while each week, just before its next backup."""
+    for instance_id in ids:
+        fleet.set_log_backup(instance_id, True)
+        fleet.clear_log_gaps(instance_id)
+        policy = fleet.instance(instance_id).policy
+        if len(policy.weekdays) == 1:
+            fleet.set_policy(instance_id, replace(policy, retention_days=14, log_retention_days=14))
+
+
+def _recoverability_roles(fleet: Fleet, now: float) -> dict[str, str]:
+    """Five new instances (the others keep their draws), one per way recovery can break."""
+    roles = {
+        role: fleet.add_instance(engine=engine, description=f"demo {role.replace('_', ' ')}")
+        for role, engine in (
+            ("log_backup_off", "MySQL"),
+            ("log_gap", "MySQL"),
+            ("stuck_upload", "PostgreSQL"),
+            ("stuck_backup", "MySQL"),
+            ("sqlserver_logs", "SQLServer"),
+        )
+    }
+    ids = {role: instance.instance_id for role, instance in roles.items()}
+    _whole_log_chains(fleet, list(ids.values()))
+    fleet.set_log_backup(ids["log_backup_off"], False)
+    # The gap follows the newest full backup: a weekly schedule (so two days without a backup
+    # is not stale), one usable backup made by hand before the gap, and none after it.
+    gap_id, gap_start = ids["log_gap"], float(int(now - 2 * DAY))
+    policy = fleet.instance(gap_id).policy
+    before = int((gap_start - DAY) // DAY)
+    fleet.set_policy(gap_id, replace(policy, weekdays=frozenset({(before + 3) % 7})))
+    fleet.add_backup(gap_id, start=gap_start - 6 * HOUR, end=gap_start - 5 * HOUR)
+    fleet.stop_backups(gap_id, after=gap_start)
+    fleet.add_log_gap(gap_id, gap_start, gap_start + 17 * 60)
+    fleet.stick_log_upload(ids["stuck_upload"], now - 3 * HOUR)
+    fleet.stick_backup(ids["stuck_backup"], now - 30 * HOUR, 42)
+    sql_server = fleet.instance(ids["sqlserver_logs"]).policy
+    fleet.set_policy(ids["sqlserver_logs"], replace(sql_server, log_interval_minutes=30))
+    return ids
 
 
 def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
@@ -142,7 +199,16 @@ def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
             "access_key_id": DEMO_ACCESS_KEY_ID,
             "access_key_secret": DEMO_ACCESS_KEY_SECRET,
         },
-        "polling": {"interval": "30s", "lookback": "8d", "window": "1d", "policy_refresh": "10m"},
+        "polling": {
+            "interval": "30s",
+            "lookback": "8d",
+            "window": "1d",
+            "policy_refresh": "10m",
+            # The recoverability duties, often enough that the demo shows each case at once.
+            "recovery_window_refresh": "2m",
+            "log_backup_refresh": "1m",
+            "backup_tasks_refresh": "1m",
+        },
         "instances": instances,
         "discovery": discovery,
     }

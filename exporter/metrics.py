@@ -20,10 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from exporter.aliyun.client import DESCRIBE_BACKUP_POLICY, DESCRIBE_BACKUPS, DESCRIBE_DB_INSTANCES
+from exporter.aliyun.recovery import DESCRIBE_BACKUP_TASKS, DESCRIBE_LOCAL_RECOVERY_TIME
 
 PREFIX = "aliyun_rds_"
 BY_TYPE = ("instance_id", "backup_type")
 BY_INSTANCE = ("instance_id",)
+# The feed of the log backup metrics: one action or the other, by engine.
+LOG_BACKUP_FILES = "DescribeBinlogFiles/DescribeLogBackupFiles"
 
 
 class Kind(enum.Enum):
@@ -213,6 +216,120 @@ POLICY_NEXT_BACKUP = MetricDef(
     feed=DESCRIBE_BACKUP_POLICY,
     at_scrape=True,
 )
+POLICY_LOG_RETENTION = MetricDef(
+    "backup_policy_log_retention_days",
+    Kind.GAUGE,
+    "LogBackupRetentionPeriod: days log backups are kept",
+    feed=DESCRIBE_BACKUP_POLICY,
+)
+POLICY_LOG_INTERVAL = MetricDef(
+    "backup_policy_log_backup_interval_seconds",
+    Kind.GAUGE,
+    "Seconds between log backups where the policy says (SQL Server: every 5 or 30 minutes, or "
+    "with the data backups): the recovery-point lag the policy implies",
+    feed=DESCRIBE_BACKUP_POLICY,
+)
+RECOVERY_WINDOW_START = MetricDef(
+    "recovery_window_start_timestamp_seconds",
+    Kind.GAUGE,
+    "RecoveryBeginTime: the earliest time a point-in-time restore can reach",
+    feed=DESCRIBE_LOCAL_RECOVERY_TIME,
+)
+RECOVERY_WINDOW_END = MetricDef(
+    "recovery_window_end_timestamp_seconds",
+    Kind.GAUGE,
+    "RecoveryEndTime: the latest time a point-in-time restore can reach",
+    feed=DESCRIBE_LOCAL_RECOVERY_TIME,
+)
+RECOVERY_LAG = MetricDef(
+    "recovery_point_lag_seconds",
+    Kind.GAUGE,
+    "Seconds from the latest restorable time to the scrape: what a restore now would lose",
+    feed=DESCRIBE_LOCAL_RECOVERY_TIME,
+    at_scrape=True,
+)
+RECOVERY_BROKEN = MetricDef(
+    "recovery_broken",
+    Kind.GAUGE,
+    "1 while the API answers that point-in-time recovery is broken, with its code as reason "
+    "(LogBackupNotEnabled, InvalidBinlog.NotFound, InvalidBackup.NotFound); absent while it "
+    "works or could not be asked",
+    ("instance_id", "reason"),
+    feed=DESCRIBE_LOCAL_RECOVERY_TIME,
+)
+LOG_LAST_END = MetricDef(
+    "log_backup_last_end_timestamp_seconds",
+    Kind.GAUGE,
+    "LogEndTime of the newest log backup file in backup storage",
+    feed=LOG_BACKUP_FILES,
+)
+LOG_LAST_END_AGE = MetricDef(
+    "log_backup_last_end_age_seconds",
+    Kind.GAUGE,
+    "Seconds since the newest log backup file in backup storage ends, at scrape time",
+    feed=LOG_BACKUP_FILES,
+    at_scrape=True,
+)
+LOG_GAP = MetricDef(
+    "log_backup_gap_seconds",
+    Kind.GAUGE,
+    "Seconds between the first and the newest log backup file within lookback that no file of "
+    "any node covers: times a point-in-time restore cannot reach",
+    feed=LOG_BACKUP_FILES,
+)
+LOG_UPLOADING = MetricDef(
+    "log_backup_uploading_files",
+    Kind.GAUGE,
+    "Log backup files not yet in backup storage (RemoteStatus Uploading)",
+    feed=LOG_BACKUP_FILES,
+)
+LOG_UPLOADING_AGE = MetricDef(
+    "log_backup_oldest_uploading_seconds",
+    Kind.GAUGE,
+    "Seconds since the oldest log backup file still uploading was closed (its LogEndTime), "
+    "at scrape time",
+    feed=LOG_BACKUP_FILES,
+    at_scrape=True,
+)
+LOG_STORED_BYTES = MetricDef(
+    "log_backup_stored_bytes",
+    Kind.GAUGE,
+    "FileSize of the log backup files within lookback that are in backup storage, summed",
+    feed=LOG_BACKUP_FILES,
+)
+JOBS_RUNNING = MetricDef(
+    "backup_running_jobs",
+    Kind.GAUGE,
+    "Backups running or queued now",
+    feed=DESCRIBE_BACKUP_TASKS,
+)
+JOBS_FAILED = MetricDef(
+    "backup_failed_jobs",
+    Kind.GAUGE,
+    "Backup jobs the API lists as Failed",
+    feed=DESCRIBE_BACKUP_TASKS,
+)
+JOB_PROGRESS = MetricDef(
+    "backup_running_job_progress_ratio",
+    Kind.GAUGE,
+    "Progress (0 to 1) of the running backup that has run longest",
+    feed=DESCRIBE_BACKUP_TASKS,
+)
+JOB_RUNNING_SECONDS = MetricDef(
+    "backup_running_job_seconds",
+    Kind.GAUGE,
+    "Seconds since the exporter first saw the running backup that has run longest (the API "
+    "gives no start time), at scrape time",
+    feed=DESCRIBE_BACKUP_TASKS,
+    at_scrape=True,
+)
+JOB_STALLED_SECONDS = MetricDef(
+    "backup_running_job_stalled_seconds",
+    Kind.GAUGE,
+    "Seconds since a running backup's progress last moved (the longest such wait), at scrape time",
+    feed=DESCRIBE_BACKUP_TASKS,
+    at_scrape=True,
+)
 INSTANCE_METRICS: tuple[MetricDef, ...] = (
     LAST_SUCCESS,
     LAST_SUCCESS_AGE,
@@ -238,6 +355,23 @@ INSTANCE_METRICS: tuple[MetricDef, ...] = (
     POLICY_RETENTION,
     POLICY_LOG_BACKUP,
     POLICY_NEXT_BACKUP,
+    POLICY_LOG_RETENTION,
+    POLICY_LOG_INTERVAL,
+    RECOVERY_WINDOW_START,
+    RECOVERY_WINDOW_END,
+    RECOVERY_LAG,
+    RECOVERY_BROKEN,
+    LOG_LAST_END,
+    LOG_LAST_END_AGE,
+    LOG_GAP,
+    LOG_UPLOADING,
+    LOG_UPLOADING_AGE,
+    LOG_STORED_BYTES,
+    JOBS_RUNNING,
+    JOBS_FAILED,
+    JOB_PROGRESS,
+    JOB_RUNNING_SECONDS,
+    JOB_STALLED_SECONDS,
 )
 
 # About the fleet as a whole, after the instances' families.

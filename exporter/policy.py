@@ -60,6 +60,10 @@ class PolicySummary:
     log_backup_enabled: bool | None
     next_backup_time: float | None
     """PreferredNextBackupTime as the API gave it (epoch seconds)."""
+    log_retention_days: int | None = None
+    log_backup_interval: float | None = None
+    """Seconds between log backups, where the policy says (SQL Server): the recovery-point
+    lag the policy implies."""
 
 
 def weekday_of(epoch_day: int) -> int:
@@ -125,14 +129,42 @@ def parse_schedule(period: str, window: str) -> Schedule | None:
     return Schedule(weekdays=weekdays, window_start=start, window_width=width)
 
 
-def summarize_policy(policy: BackupPolicy) -> PolicySummary:
+def summarize_policy(policy: BackupPolicy, engine: str = "") -> PolicySummary:
     retention = policy.retention_days
+    log_retention = policy.log_retention_days
+    schedule = parse_schedule(policy.preferred_backup_period, policy.preferred_backup_time)
+    enabled, interval = policy.log_backup_enabled, None
+    if engine.lower() == "sqlserver":
+        enabled, interval = sql_server_log_backups(policy, schedule)
     return PolicySummary(
-        schedule=parse_schedule(policy.preferred_backup_period, policy.preferred_backup_time),
+        schedule=schedule,
         retention_days=retention if retention is not None and retention >= 0 else None,
-        log_backup_enabled=policy.log_backup_enabled,
+        log_backup_enabled=enabled,
         next_backup_time=policy.next_backup_time,
+        log_retention_days=log_retention
+        if log_retention is not None and log_retention > 0
+        else None,
+        log_backup_interval=interval,
     )
+
+
+def sql_server_log_backups(
+    policy: BackupPolicy, schedule: Schedule | None
+) -> tuple[bool | None, float | None]:
+    """Whether SQL Server backs up its logs, and how often. Its EnableBackupLog (and BackupLog)
+    say "on" only for log backups every 5 minutes, and "off" for the other frequencies, which
+    still back logs up: every 30 minutes (LogBackupFrequency LogInterval, or the minutes of
+    BackupInterval), or with each data backup."""
+    if policy.log_backup_enabled:
+        return True, 300.0
+    minutes = policy.backup_interval_minutes
+    if minutes is not None and minutes > 0:
+        return True, minutes * 60.0
+    if policy.log_backup_frequency == "LogInterval":
+        return True, 1800.0
+    if policy.log_backup_enabled is None and not policy.log_backup_frequency:
+        return None, None  # the answer says nothing about log backups
+    return True, schedule.expected_interval if schedule is not None else None
 
 
 def next_backup_time(summary: PolicySummary, now: float) -> float | None:

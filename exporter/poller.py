@@ -6,6 +6,11 @@ the instance and are due. All calls share the clients' rate limiter. A duty's fa
 into a code (``exporter.failures``), logged once per change of code, and never stops the target's
 other duties, nor the other targets.
 
+Readiness first: until every instance has had its first poll, instances run only the duties
+``/-/ready`` waits for; the others run as soon as the whole fleet has. A cold start of a large
+fleet then answers "are backups recent?" before "to when can we restore?", rather than sharing
+the rate limit between both.
+
 :func:`plan_load` states what the duties cost, for ``--check-config``.
 """
 
@@ -47,8 +52,12 @@ class Poller:
         self._polling = polling
         self._clock = clock
         self._duties = list(duties)
+        self._readiness_duties = [duty for duty in self._duties if duty.gates_readiness]
+        self._other_duties = [duty for duty in self._duties if not duty.gates_readiness]
         self._on_gone = on_gone
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Set once the fleet's first poll has ended (``FleetState.ready``); never cleared.
+        self._warm = asyncio.Event()
 
     def set_targets(self, targets: Iterable[Target]) -> None:
         """Starts tasks for new targets, stops those of removed ones (their series go too)."""
@@ -66,6 +75,11 @@ class Poller:
                     self._run_instance(target.instance_id, phase),
                     name=f"poll {target.instance_id}",
                 )
+        self._note_progress()  # a removed target or a first discovery may complete the fleet
+
+    def _note_progress(self) -> None:
+        if not self._warm.is_set() and self._state.ready:
+            self._warm.set()
 
     @property
     def running_tasks(self) -> int:
@@ -90,18 +104,40 @@ class Poller:
             state = self._state.instances.get(instance_id)
             if state is None:
                 return
-            if await self.poll(state) is Outcome.GONE:
+            warm = self._warm.is_set()
+            outcome = await self.poll(state, self._duties if warm else self._readiness_duties)
+            self._note_progress()
+            now = self._clock.monotonic()
+            slot = next_slot(anchor, interval, slot, now)
+            if outcome is not Outcome.GONE and not warm:
+                if not await self._warmed_before(anchor + slot * interval):
+                    continue  # its next slot came first
+                outcome = await self.poll(state, self._other_duties)  # the rest of its slot
+                now = self._clock.monotonic()
+                slot = next_slot(anchor, interval, slot - 1, now)
+            if outcome is Outcome.GONE:
                 self._tasks.pop(instance_id, None)
                 if self._on_gone is not None:
                     self._on_gone(instance_id)
                 return
-            now = self._clock.monotonic()
-            slot = next_slot(anchor, interval, slot, now)
             await self._clock.sleep(anchor + slot * interval - now)
 
-    async def poll(self, state: InstanceState) -> Outcome:
-        """One poll slot: every duty that applies and is due, in order."""
-        for duty in self._duties:
+    async def _warmed_before(self, deadline: float) -> bool:
+        """Waits for the fleet's first poll to end, at most until ``deadline`` (monotonic); says
+        whether it did."""
+        delay = deadline - self._clock.monotonic()
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        warmed = asyncio.ensure_future(self._warm.wait())
+        try:
+            done, _ = await asyncio.wait({sleeper, warmed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            warmed.cancel()
+        return warmed in done and sleeper not in done
+
+    async def poll(self, state: InstanceState, duties: Sequence[Duty]) -> Outcome:
+        """One poll slot: each of ``duties`` that applies and is due, in order."""
+        for duty in duties:
             due = duty.is_due(state, state.duty(duty.name), self._clock.monotonic())
             if due and duty.applies_to(state) and await self.run_duty(duty, state) is Outcome.GONE:
                 return Outcome.GONE
@@ -159,23 +195,33 @@ class Poller:
 def plan_load(
     duties: Sequence[Duty], instances: int, polling: PollingConfig, rate_limit: float
 ) -> list[str]:
-    """What the duties cost for ``instances`` instances: a line or two per duty, and a note or
-    a warning when the rate limit cannot keep up."""
+    """What the duties cost for ``instances`` instances: a line or two per duty, the total, and
+    a note or a warning when the rate limit cannot keep up."""
     loads: list[DutyLoad] = [duty.load(instances, rate_limit) for duty in duties]
     lines = [line for load in loads for line in load.lines]
-    first_calls = instances * sum(load.first_calls for load in loads)
-    per_interval = instances * sum(load.calls_per_second for load in loads) * polling.interval
+    per_second = instances * sum(load.calls_per_second for load in loads)
+    per_interval = per_second * polling.interval
     capacity = rate_limit * polling.interval
+    if len(loads) > 1:
+        lines.append(
+            f"all duties: about {math.ceil(per_interval)} API calls per interval "
+            f"({per_second:.2f}/s against a rate limit of {rate_limit:g}/s)"
+        )
+    gating = instances * sum(
+        load.first_calls for duty, load in zip(duties, loads, strict=True) if duty.gates_readiness
+    )
+    first_calls = instances * sum(load.first_calls for load in loads)
     if per_interval <= capacity < first_calls:
         lines.append(
-            f"note: the first poll of every instance takes about "
+            f"note: the first reads of every instance take about "
             f"{format_duration(math.ceil(first_calls / rate_limit))}, longer than one interval; "
-            "/-/ready turns 200 when it is done"
+            f"/-/ready turns 200 once every instance's backups are read (about "
+            f"{format_duration(math.ceil(gating / rate_limit))})"
         )
     if per_interval > capacity:
         lines.append(
             f"warning: {math.ceil(per_interval)} calls per interval exceed what rate_limit "
-            f"allows ({capacity:g}); polls will fall behind the interval: raise api.rate_limit "
-            "or polling.interval"
+            f"allows ({capacity:g}); polls will fall behind the interval: raise api.rate_limit, "
+            "polling.interval or the duties' refreshes"
         )
     return lines

@@ -142,6 +142,7 @@ class Exporter:
             interval_text=format_duration(config.polling.interval),
             version=__version__,
             policy_refresh_text=format_duration(config.polling.policy_refresh),
+            polling=config.polling,
         )
         self.registry.register(self._collector)
         self._exposition = FleetExposition(
@@ -195,7 +196,8 @@ class Exporter:
         clients = self._make_clients(self._session, providers)
         duties = duties_for(self.config.polling, self.clock, self.telemetry)
         for duty in duties:
-            self.telemetry.expect_action(duty.action)
+            for action in duty.actions:
+                self.telemetry.expect_action(action)
         self._poller = Poller(
             self.state,
             clients,
@@ -328,6 +330,7 @@ class Exporter:
         self._collector.set_intervals(
             format_duration(config.polling.interval),
             format_duration(config.polling.policy_refresh),
+            config.polling,
         )
         await self.start()
         self.telemetry.reloaded(True, self.clock.time())

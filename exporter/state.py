@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from exporter.aliyun.models import Backup, SkippedRecord
 from exporter.policy import PolicySummary
+from exporter.recovery_state import JobsSummary, LogChain, RecoveryStatus, RunningJob
 
 # Series for these types exist from the first successful poll on, so a counter's first
 # increment is visible to increase() instead of appearing already at 1.
@@ -165,10 +166,25 @@ class InstanceState:
     last_error: str | None = None
     policy: PolicySummary | None = None
     """The last DescribeBackupPolicy answer that could be read; kept when a refresh fails."""
+    recovery: RecoveryStatus | None = None
+    """The last answer of DescribeLocalAvailableRecoveryTime (a window, or why there is none)."""
+    log_chain: LogChain = field(default_factory=LogChain)
+    jobs: dict[str, RunningJob] = field(default_factory=dict)
+    """Running backups by BackupJobId (DescribeBackupTasks), with when they were first seen."""
+    jobs_summary: JobsSummary | None = None
+    jobs_listed: float | None = None
+    """Wall time of the last successful DescribeBackupTasks."""
+    read_back_from: float | None = None
+    """A backup that ran long has finished: the next backups poll reads back to here."""
     duties: dict[str, DutyStatus] = field(default_factory=dict)
     """Each API duty's schedule and last outcome, by duty name."""
     skipped: dict[str, float] = field(default_factory=dict)
     """Records that could not be folded in, by key, with the wall time they were last read."""
+
+    @property
+    def known_engine(self) -> str:
+        """The engine, from its backups or from discovery; "" until one of them said."""
+        return self.engine or self.target.engine
 
     def duty(self, name: str) -> DutyStatus:
         """The status of a duty, created at its first run."""

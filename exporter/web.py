@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from aiohttp import hdrs, web
@@ -14,6 +16,10 @@ Render = Callable[[str, Sequence[str]], tuple[Sequence[bytes], str]]
 # Large enough that each chunk's trip to aiohttp's compression thread is worth it (64 KiB made
 # the median scrape 50% slower at 10,000 instances: bench/README.md), small next to the body.
 CHUNK_BYTES = 1024 * 1024
+# Compression level of /metrics. Measured on 10,000 instances' 30 MB of text: level 1 takes a
+# third of the CPU of zlib's default 6 (0.06 s against 0.17 s) for a body 18% larger (1.27
+# against 1.08 MB); the CPU is what a scrape waits for, the bytes cross a local network.
+COMPRESS_LEVEL = 1
 
 
 async def _chunks(pieces: Sequence[bytes], size: int) -> AsyncIterator[bytes]:
@@ -61,24 +67,37 @@ def content_coding(accept_encoding: str) -> web.ContentCoding:
     return best
 
 
+async def _compressed(
+    chunks: AsyncIterator[bytes], coding: web.ContentCoding
+) -> AsyncIterator[bytes]:
+    """The chunks gzip- or deflate-compressed at ``COMPRESS_LEVEL``, each in a worker thread."""
+    wbits = 31 if coding is web.ContentCoding.gzip else 15  # gzip, or HTTP's zlib "deflate"
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, wbits)
+    async for chunk in chunks:
+        # One chunk at a time: the compressor is never used by two threads at once.
+        compressed = await asyncio.to_thread(compressor.compress, chunk)
+        if compressed:
+            yield compressed
+    yield compressor.flush()
+
+
 def metrics_handler(render: Render) -> Handler:
     """Serves what ``render`` gives, the way the library's aiohttp handler serves a registry:
-    the Accept header picks the format, ``name[]`` filters, aiohttp compresses (gzip when
-    asked, in a worker thread). The body goes out in chunks of about ``CHUNK_BYTES``: the
-    pieces ``render`` gives are not joined into one copy of a large fleet's text, nor
-    compressed in one go."""
+    the Accept header picks the format, ``name[]`` filters. The body goes out in chunks of
+    about ``CHUNK_BYTES``, compressed (gzip or deflate when asked) chunk by chunk in a worker
+    thread: the pieces ``render`` gives are neither joined into one copy of a large fleet's
+    text nor compressed in one go."""
 
     async def metrics(request: web.Request) -> web.Response:
         accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
         pieces, content_type = render(accept, request.query.getall("name[]", []))
-        response = web.Response(
-            body=_chunks(pieces, CHUNK_BYTES),
-            headers={"Content-Type": content_type, hdrs.VARY: hdrs.ACCEPT_ENCODING},
-        )
+        headers = {"Content-Type": content_type, hdrs.VARY: hdrs.ACCEPT_ENCODING}
+        body = _chunks(pieces, CHUNK_BYTES)
         coding = content_coding(",".join(request.headers.getall(hdrs.ACCEPT_ENCODING, [])))
         if coding is not web.ContentCoding.identity:
-            response.enable_compression(coding)
-        return response
+            headers[hdrs.CONTENT_ENCODING] = coding.value
+            body = _compressed(body, coding)
+        return web.Response(body=body, headers=headers)
 
     return metrics
 

@@ -108,9 +108,11 @@ def test_check_config_summarises_the_load(tmp_path: Path) -> None:
     assert "configuration is valid" in out
     assert "400 static" in out
     assert "8 window(s) per instance" in out and "3200 API calls" in out
-    # 400 DescribeBackups calls per 5 minutes, plus the backup policies (400 every 6h: 5.6 per
-    # 5 minutes), cannot fit into 1 request/s.
-    assert "warning: 406 calls per interval exceed" in out
+    # Per 5 minutes: 400 DescribeBackups calls, the backup policies (400 every 6h: 5.6), running
+    # backups and log files (400 every 15m each: 133.3 + 133.3) and the restorable windows (400
+    # every hour: 33.3) cannot fit into 1 request/s.
+    assert "all duties: about 706 API calls per interval" in out
+    assert "warning: 706 calls per interval exceed" in out
     assert SECRET not in out + result.stderr
 
 

@@ -162,8 +162,10 @@ def test_help_says_values_come_from_a_background_poll() -> None:
             line for line in text.splitlines() if line.startswith("# HELP aliyun_rds_backup")
         ]
         policy = [line for line in help_lines if line.startswith("# HELP aliyun_rds_backup_policy")]
-        backups = [line for line in help_lines if line not in policy]
-        assert backups and len(policy) == 4
+        tasks = [line for line in help_lines if "DescribeBackupTasks" in line]
+        backups = [line for line in help_lines if line not in policy and line not in tasks]
+        assert backups and len(policy) == 6
+        assert len(tasks) == 5  # running jobs, failed jobs, progress, running for, stalled
         assert all("background poll of DescribeBackups every 5m" in line for line in backups)
         assert all("background poll of DescribeBackupPolicy every 6h" in line for line in policy)
         discovery = [

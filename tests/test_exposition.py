@@ -229,9 +229,10 @@ def test_every_instance_field_is_either_cached_on_volatile_or_not_exported() -> 
 
     keyed = {"target", "summaries", "policy", "baseline_done", "snapshot_chain_bytes"}
     keyed |= {"engine", "engine_version", "collect_success", "failures_total", "skipped"}
+    keyed |= {"recovery", "log_chain", "jobs_summary"}  # the log chain by its summary
     volatile = {"last_collect_success"}  # read at every scrape, as the ages are
     not_exported = {"backups", "watermark", "polled", "last_error", "duties", "reread"}
-    not_exported |= {"reread_after"}
+    not_exported |= {"reread_after", "jobs", "jobs_listed", "read_back_from"}
     assert {f.name for f in fields(InstanceState)} == keyed | volatile | not_exported
     instance = InstanceState(Target("rm-a", "x"))
     instance.failures_total["FullBackup"] = 3

@@ -31,8 +31,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
 from exporter.aliyun.models import Backup
+from exporter.aliyun.recovery import RecoveryWindow
 from exporter.config import parse_config
 from exporter.policy import PolicySummary, Schedule
+from exporter.recovery_state import JobsSummary, LogChain, LogSummary, RecoveryStatus
 from exporter.service import Exporter
 from exporter.state import DiscoveryStatus, FleetState, InstanceState, Target, TypeSummary
 from tests.clock import ManualClock
@@ -122,8 +124,26 @@ def primary() -> InstanceState:
             retention_days=7,
             log_backup_enabled=True,
             next_backup_time=NOW + 14 * HOUR,
+            log_retention_days=7,
         ),
         skipped={"1999": NOW - 100, "sha256:5f1e": NOW - 200},
+        recovery=RecoveryStatus(window=RecoveryWindow(NOW - 7 * DAY + 3600, NOW - 600)),
+        log_chain=LogChain(
+            summary=LogSummary(
+                newest_end=NOW - 600,
+                gap_seconds=1023.0,
+                uploading=1,
+                oldest_uploading_end=NOW - 300,
+                stored_bytes=5 * 2**30,
+            )
+        ),
+        jobs_summary=JobsSummary(
+            running=1,
+            oldest_first_seen=NOW - 2 * HOUR,
+            progress=42.0,
+            stalled_since=NOW - HOUR,
+            failed=0,
+        ),
     )
 
 
@@ -167,6 +187,11 @@ def retiring() -> InstanceState:
         policy=PolicySummary(
             schedule=None, retention_days=30, log_backup_enabled=False, next_backup_time=None
         ),
+        # Log backup off: point-in-time recovery is broken, and a backup job failed.
+        recovery=RecoveryStatus(broken="LogBackupNotEnabled"),
+        jobs_summary=JobsSummary(
+            running=0, oldest_first_seen=None, progress=None, stalled_since=None, failed=1
+        ),
     )
 
 
@@ -195,8 +220,11 @@ def failing() -> InstanceState:
         policy=PolicySummary(
             schedule=Schedule(frozenset(range(7)), window_start=22 * 3600, window_width=4 * 3600),
             retention_days=None,
-            log_backup_enabled=None,
+            log_backup_enabled=True,
             next_backup_time=NOW - HOUR,  # passed: the next window counts
+            # SQL Server's logs every 30 minutes (its EnableBackupLog says 0 for those).
+            log_retention_days=7,
+            log_backup_interval=1800.0,
         ),
     )
 

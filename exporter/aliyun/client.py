@@ -43,9 +43,22 @@ from exporter.aliyun.models import (
     BackupsPage,
     DBInstancesPage,
     format_api_minute,
+    format_api_second,
     parse_backup_policy,
     parse_backups_page,
     parse_db_instances_page,
+)
+from exporter.aliyun.recovery import (
+    DESCRIBE_BACKUP_TASKS,
+    DESCRIBE_BINLOG_FILES,
+    DESCRIBE_LOCAL_RECOVERY_TIME,
+    DESCRIBE_LOG_BACKUP_FILES,
+    BackupJob,
+    LogFilesPage,
+    RecoveryWindow,
+    parse_backup_jobs,
+    parse_log_files_page,
+    parse_recovery_window,
 )
 from exporter.aliyun.signing import sign_rpc_v3
 
@@ -159,11 +172,59 @@ class RdsClient:
         )
 
     async def describe_backup_policy(self, instance_id: str, region: str) -> BackupPolicy:
+        # Without BackupPolicyMode the answer holds the data and the log backup fields
+        # together (the documented example; DataBackupPolicy would leave the log ones out).
         return await self.call(
             DESCRIBE_BACKUP_POLICY,
-            {"DBInstanceId": instance_id, "BackupPolicyMode": "DataBackupPolicy"},
+            {"DBInstanceId": instance_id},
             region=region,
             parse=parse_backup_policy,
+        )
+
+    def iter_log_file_pages(
+        self,
+        instance_id: str,
+        region: str,
+        start: float,
+        end: float,
+        *,
+        sql_server: bool,
+        page_size: int = 100,
+    ) -> AsyncIterator[LogFilesPage]:
+        """Every page of the log backup files overlapping [start, end]: DescribeLogBackupFiles
+        (minute precision) for SQL Server, DescribeBinlogFiles (seconds) for the others."""
+        action = DESCRIBE_LOG_BACKUP_FILES if sql_server else DESCRIBE_BINLOG_FILES
+        fmt = format_api_minute if sql_server else format_api_second
+        parse = functools.partial(parse_log_files_page, page_size=page_size)
+
+        def fetch(number: int) -> Awaitable[LogFilesPage]:
+            params = {
+                "DBInstanceId": instance_id,
+                "StartTime": fmt(start),
+                "EndTime": fmt(end),
+                "PageSize": str(page_size),
+                "PageNumber": str(number),
+            }
+            return self.call(action, params, region=region, parse=parse)
+
+        return _pages(action, fetch, page_size)
+
+    async def describe_recovery_window(self, instance_id: str, region: str) -> RecoveryWindow:
+        """DescribeLocalAvailableRecoveryTime. Its region parameter is ``Region``."""
+        return await self.call(
+            DESCRIBE_LOCAL_RECOVERY_TIME,
+            {"DBInstanceId": instance_id, "Region": region},
+            region=region,
+            parse=parse_recovery_window,
+        )
+
+    async def describe_backup_tasks(self, instance_id: str, region: str) -> tuple[BackupJob, ...]:
+        """DescribeBackupTasks: the running and queued backups (no paging, no times)."""
+        return await self.call(
+            DESCRIBE_BACKUP_TASKS,
+            {"DBInstanceId": instance_id},
+            region=region,
+            parse=parse_backup_jobs,
         )
 
     async def describe_db_instances(

@@ -104,6 +104,11 @@ def format_api_minute(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
+def format_api_second(epoch: float) -> str:
+    """DescribeBinlogFiles StartTime/EndTime form: UTC ``yyyy-MM-ddTHH:mm:ssZ``."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def to_int(value: object) -> int | None:
     """An integer from an int, a float or a numeric string (a fraction is dropped); None for
     anything else, booleans and non-finite numbers included."""
@@ -139,9 +144,10 @@ def to_str(value: object) -> str:
     return str(value).strip()
 
 
-def _items(body: Mapping[str, Any], outer: str, inner: str) -> list[Any]:
+def items_of(body: Mapping[str, Any], outer: str, inner: str, page_size: int | None) -> list[Any]:
     """The list at ``body[outer][inner]``. ``outer`` must be an object; a missing ``inner`` is
-    an empty list (how the API renders one), anything else of the wrong type is a shape error."""
+    an empty list (how the API renders one), anything else of the wrong type is a shape error,
+    and so is a page holding more than the ``page_size`` records asked for."""
     container = body.get(outer)
     if not isinstance(container, Mapping):
         what = "missing" if outer not in body else f"not an object ({_kind(container)})"
@@ -151,6 +157,7 @@ def _items(body: Mapping[str, Any], outer: str, inner: str) -> list[Any]:
     listed = container[inner]
     if not isinstance(listed, list):
         raise ResponseShapeError(f"{outer}.{inner} is not a list ({_kind(listed)})")
+    _check_count(len(listed), page_size)
     return listed
 
 
@@ -315,8 +322,7 @@ class BackupsPage:
 def parse_backups_page(body: Mapping[str, Any], page_size: int | None = None) -> BackupsPage:
     """One DescribeBackups page. ``page_size``: what the request asked for; a page holding
     more records than that is of the wrong shape."""
-    raw_items = _items(body, "Items", "Backup")
-    _check_count(len(raw_items), page_size)
+    raw_items = items_of(body, "Items", "Backup", page_size)
     items: list[Backup] = []
     skipped: list[SkippedRecord] = []
     for raw in raw_items:
@@ -345,7 +351,13 @@ class BackupPolicy:
     preferred_backup_time: str
     retention_days: int | None
     log_backup_enabled: bool | None
+    """EnableBackupLog (else BackupLog). SQL Server says on only for 5-minute log backups."""
     next_backup_time: float | None
+    log_retention_days: int | None = None
+    log_backup_frequency: str = ""
+    """LogBackupFrequency (SQL Server): LogInterval = every 30 minutes, else with the data."""
+    backup_interval_minutes: int | None = None
+    """BackupInterval: SQL Server's log backup frequency; MySQL's snapshot frequency."""
 
 
 def _flag(value: object) -> bool | None:
@@ -364,8 +376,11 @@ def parse_backup_policy(body: Mapping[str, Any]) -> BackupPolicy:
         preferred_backup_period=to_str(body.get("PreferredBackupPeriod"))[:200],
         preferred_backup_time=to_str(body.get("PreferredBackupTime"))[:200],
         retention_days=to_int(body.get("BackupRetentionPeriod")),
-        log_backup_enabled=_flag(body.get("EnableBackupLog")),
+        log_backup_enabled=_flag(body.get("EnableBackupLog", body.get("BackupLog"))),
         next_backup_time=parse_time(body.get("PreferredNextBackupTime")),
+        log_retention_days=to_int(body.get("LogBackupRetentionPeriod")),
+        log_backup_frequency=to_str(body.get("LogBackupFrequency"))[:32],
+        backup_interval_minutes=to_int(body.get("BackupInterval")),
     )
 
 
@@ -393,8 +408,7 @@ class DBInstancesPage:
 def parse_db_instances_page(
     body: Mapping[str, Any], page_size: int | None = None
 ) -> DBInstancesPage:
-    raw_items = _items(body, "Items", "DBInstance")
-    _check_count(len(raw_items), page_size)
+    raw_items = items_of(body, "Items", "DBInstance", page_size)
     items = tuple(
         DBInstance(
             instance_id=to_str(raw.get("DBInstanceId"))[:64],

@@ -65,6 +65,19 @@ def policy_refresh_within_interval(report: Report, polling: Values) -> None:
         )
 
 
+def refreshes_within_interval(report: Report, polling: Values) -> None:
+    """A warning: a duty runs at most once per poll of its instance."""
+    interval = _interval(polling)
+    for key in ("recovery_window_refresh", "log_backup_refresh", "backup_tasks_refresh"):
+        refresh = polling.get(key, float)
+        if refresh and polling.usable("interval") and refresh < interval:
+            report.warn(
+                child(polling.path, key),
+                f"{format_duration(refresh)} is shorter than polling.interval "
+                f"({format_duration(interval)}); it runs at most once per poll of its instance",
+            )
+
+
 def default_overlap_is_zero(report: Report, polling: Values) -> None:
     """A warning: with no overlap, a backup running across two polls may be missed."""
     interval, window = _interval(polling), _window(polling)

@@ -61,6 +61,10 @@ class PollingConfig:
     overlap: float | None = None  # None: window - interval, at least 0
     page_size: int = 100
     policy_refresh: float = 6 * 3600.0  # DescribeBackupPolicy per instance; 0 = never
+    # The recoverability duties, each on its own refresh; 0 = never.
+    recovery_window_refresh: float = 3600.0  # DescribeLocalAvailableRecoveryTime
+    log_backup_refresh: float = 900.0  # DescribeBinlogFiles / DescribeLogBackupFiles
+    backup_tasks_refresh: float = 900.0  # DescribeBackupTasks
 
     @property
     def effective_overlap(self) -> float:

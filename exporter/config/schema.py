@@ -34,12 +34,16 @@ POLLING = Section(
         Key("overlap", v.duration),
         Key("page_size", v.page_size),
         Key("policy_refresh", v.off_or_duration),
+        Key("recovery_window_refresh", v.off_or_duration),
+        Key("log_backup_refresh", v.off_or_duration),
+        Key("backup_tasks_refresh", v.off_or_duration),
     ),
     checks=(
         After("lookback", checks.lookback_covers_window),
         After("overlap", checks.overlap_below_window),
         After("policy_refresh", checks.policy_refresh_within_interval),
         After("policy_refresh", checks.default_overlap_is_zero),
+        After("backup_tasks_refresh", checks.refreshes_within_interval),
     ),
 )
 

@@ -9,10 +9,23 @@ from __future__ import annotations
 from exporter.clock import Clock
 from exporter.config import PollingConfig
 from exporter.duties.backup_policy import BackupPolicyDuty
+from exporter.duties.backup_tasks import BackupTasksDuty
 from exporter.duties.backups import BackupsDuty, PollObserver
 from exporter.duties.base import Duty, DutyLoad, Outcome
+from exporter.duties.log_backups import LogBackupsDuty
+from exporter.duties.recovery_window import RecoveryWindowDuty
 
-__all__ = ["BackupPolicyDuty", "BackupsDuty", "Duty", "DutyLoad", "Outcome", "duties_for"]
+__all__ = [
+    "BackupPolicyDuty",
+    "BackupTasksDuty",
+    "BackupsDuty",
+    "Duty",
+    "DutyLoad",
+    "LogBackupsDuty",
+    "Outcome",
+    "RecoveryWindowDuty",
+    "duties_for",
+]
 
 
 def duties_for(
@@ -20,13 +33,22 @@ def duties_for(
 ) -> list[Duty]:
     """The duties the configuration enables, in the order they run at each poll."""
     duties: list[Duty] = [BackupsDuty(polling, clock, observer)]
-    if polling.policy_refresh > 0:
-        duties.append(BackupPolicyDuty(polling, clock))
+    switched = (
+        (polling.policy_refresh, BackupPolicyDuty),
+        (polling.backup_tasks_refresh, BackupTasksDuty),
+        (polling.log_backup_refresh, LogBackupsDuty),
+        (polling.recovery_window_refresh, RecoveryWindowDuty),
+    )
+    duties += [kind(polling, clock) for refresh, kind in switched if refresh > 0]
     return duties
 
 
 def disabled_lines(polling: PollingConfig) -> list[str]:
     """What ``--check-config`` says of the duties the configuration switches off."""
-    if polling.policy_refresh > 0:
-        return []
-    return ["backup policy: not read (polling.policy_refresh is 0)"]
+    off = (
+        (polling.policy_refresh, "backup policy", "policy_refresh"),
+        (polling.backup_tasks_refresh, "running backups", "backup_tasks_refresh"),
+        (polling.log_backup_refresh, "log backups", "log_backup_refresh"),
+        (polling.recovery_window_refresh, "restorable window", "recovery_window_refresh"),
+    )
+    return [f"{what}: not read (polling.{key} is 0)" for refresh, what, key in off if not refresh]

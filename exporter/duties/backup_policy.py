@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 
 from exporter.aliyun.client import DESCRIBE_BACKUP_POLICY, RdsClient
-from exporter.config import format_duration
 from exporter.duties.base import Duty, DutyLoad
-from exporter.failures import Failure
 from exporter.policy import summarize_policy
 from exporter.state import READ_ONLY, DutyStatus, InstanceState
 
@@ -37,7 +35,7 @@ class BackupPolicyDuty(Duty):
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> str | None:
         target = state.target
         policy = await client.describe_backup_policy(target.instance_id, target.region)
-        summary = summarize_policy(policy)
+        summary = summarize_policy(policy, state.known_engine)
         state.policy = summary
         if summary.schedule is not None:
             return None
@@ -51,16 +49,9 @@ class BackupPolicyDuty(Duty):
             )
         return UNREADABLE
 
-    def next_due(self, failure: Failure | None, now: float) -> float:
-        retry_in = 0.0 if failure is not None and failure.retryable else self.polling.policy_refresh
-        # Due at the poll nearest to ``retry_in`` from now (polls come every interval).
-        return now + max(0.0, retry_in - self.polling.interval / 2)
+    @property
+    def refresh(self) -> float:
+        return self.polling.policy_refresh
 
     def load(self, instances: int, rate_limit: float) -> DutyLoad:
-        every = max(self.polling.policy_refresh, self.polling.interval)
-        line = (
-            f"backup policy: one DescribeBackupPolicy call per instance every "
-            f"{format_duration(every)} ({instances} calls for the static instances, "
-            f"{instances / every:.3f}/s)"
-        )
-        return DutyLoad(1, 1 / every, (line,))
+        return self.refresh_load(instances, "backup policy")

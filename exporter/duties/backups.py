@@ -18,7 +18,13 @@ from exporter.clock import Clock
 from exporter.config import PollingConfig, format_duration
 from exporter.duties.base import Duty, DutyLoad, Outcome
 from exporter.failures import Failure
-from exporter.schedule import first_poll_windows, plan_windows, poll_range, steady_poll_windows
+from exporter.schedule import (
+    first_poll_windows,
+    floor_minute,
+    plan_windows,
+    poll_range,
+    steady_poll_windows,
+)
 from exporter.state import DutyStatus, InstanceState, implausible
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,10 @@ class BackupsDuty(Duty):
         now = self.clock.time()
         start, end = poll_range(now, state.watermark, polling)
         cutoff = now - polling.lookback
+        if state.read_back_from is not None:
+            # A backup that ran for long has finished (exporter.duties.backup_tasks): it
+            # started before this poll's range may reach, and is listed by its start time.
+            start = max(floor_minute(cutoff), min(start, floor_minute(state.read_back_from)))
         again = windows_to_reread(state, start, cutoff, now)
         skipped_in: list[tuple[float, float]] = []
         new_records: list[tuple[SkippedRecord, str]] = []  # with the answer's RequestId
@@ -80,6 +90,7 @@ class BackupsDuty(Duty):
                     skipped_in.append(window)
         log_skipped(target.instance_id, new_records)
         state.watermark = end
+        state.read_back_from = None
         # Windows not due yet stay; those read now stay only if they still hold skipped records.
         read_again = {window_start for window_start, _ in again}
         pending = [w for w in state.reread if cutoff <= w[0] < start and w[0] not in read_again]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from exporter.aliyun.client import RdsClient
 from exporter.clock import Clock
-from exporter.config import PollingConfig
+from exporter.config import PollingConfig, format_duration
 from exporter.failures import Failure
 from exporter.state import DutyStatus, InstanceState
 
@@ -72,9 +72,31 @@ class Duty(ABC):
         """After each run that did not end with GONE, successful or not."""
         return None
 
+    @property
+    def refresh(self) -> float:
+        """Seconds between runs; 0: at every poll slot."""
+        return 0.0
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """Every API action it may call (its series exist from the start)."""
+        return (self.action,)
+
     def next_due(self, failure: Failure | None, now: float) -> float:
-        """When it is due again (monotonic), after a run at ``now``."""
-        return now
+        """When it is due again (monotonic), after a run at ``now``: ``refresh`` later, or at
+        the next poll after a throttling, server or network error."""
+        retry_in = 0.0 if failure is not None and failure.retryable else self.refresh
+        # Due at the poll nearest to ``retry_in`` from now (polls come every interval).
+        return now + max(0.0, retry_in - self.polling.interval / 2)
+
+    def refresh_load(self, instances: int, what: str) -> DutyLoad:
+        """The cost of one call per instance every ``refresh`` (at most one per poll)."""
+        every = max(self.refresh, self.polling.interval)
+        line = (
+            f"{what}: one {self.action} call per instance every {format_duration(every)} "
+            f"({instances} calls for the static instances, {instances / every:.3f}/s)"
+        )
+        return DutyLoad(1, 1 / every, (line,))
 
     @abstractmethod
     def load(self, instances: int, rate_limit: float) -> DutyLoad:

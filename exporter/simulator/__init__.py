@@ -1,5 +1,7 @@
 """A simulated Alibaba Cloud RDS API (DescribeBackups, DescribeBackupPolicy,
-DescribeDBInstances): a real aiohttp server for tests, ``--demo`` and benchmarks.
+DescribeDBInstances, and for recoverability DescribeBinlogFiles, DescribeLogBackupFiles,
+DescribeLocalAvailableRecoveryTime, DescribeBackupTasks): a real aiohttp server for tests,
+``--demo`` and benchmarks.
 
 It imports nothing from the exporter except the request signer, so it can stand on its own.
 
@@ -11,8 +13,11 @@ Modules, one job each:
 - ``injection``: seeded fault decisions and per-key flow control
 - ``replies``, ``records``: what is sent (success, error, HTML, hostile) and what is kept
 - ``auth``, ``errors``, ``hostile``: signatures, API errors, hostile answers
-- ``faults``, ``quirks``: settings that tests change on a live simulator
-- ``fleet``, ``generator``: instances and backups, deterministic from a seed
+- ``faults``, ``quirks``, ``inferred``: settings that tests change on a live simulator
+- ``fleet``, ``generator``: instances and backups, deterministic from a seed; ``truth``: the
+  fleet's ground truth for tests
+- ``logchain``, ``logbook``: log backup files, generated, and their knobs (gaps, stuck uploads)
+- ``restore``, ``jobs``: the restorable window, backups as running jobs
 - ``models``, ``render``, ``timefmt``: the records, their API shapes, the API's time formats
 """
 
@@ -26,7 +31,8 @@ from exporter.simulator.faults import (
     InstanceFaults,
 )
 from exporter.simulator.fleet import Fleet
-from exporter.simulator.models import SimBackup, SimInstance, SimPolicy
+from exporter.simulator.inferred import Inferred
+from exporter.simulator.models import SimBackup, SimInstance, SimJob, SimLogFile, SimPolicy
 from exporter.simulator.quirks import Quirks
 from exporter.simulator.records import HTML_CODE, RESET_CODE, TRUNCATED_CODE, RequestRecord
 from exporter.simulator.server import (
@@ -54,11 +60,14 @@ __all__ = [
     "Faults",
     "Fleet",
     "ForcedError",
+    "Inferred",
     "InstanceFaults",
     "Quirks",
     "RequestRecord",
     "SimBackup",
     "SimInstance",
+    "SimJob",
+    "SimLogFile",
     "SimPolicy",
     "SimulatedRds",
 ]

@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m exporter.simulator",
         description="Serve a simulated Alibaba Cloud RDS API (DescribeBackups, "
-        "DescribeBackupPolicy, DescribeDBInstances) with a deterministic fleet.",
+        "DescribeBackupPolicy, DescribeDBInstances, DescribeBinlogFiles, "
+        "DescribeLogBackupFiles, DescribeLocalAvailableRecoveryTime, DescribeBackupTasks) "
+        "with a deterministic fleet.",
         epilog=f"Default credentials: access key id {DEMO_ACCESS_KEY_ID}, "
         f"secret {DEMO_ACCESS_KEY_SECRET} (demo values, accepted only by this simulator).",
     )

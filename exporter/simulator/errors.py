@@ -29,6 +29,29 @@ def instance_not_found() -> ApiError:
     )
 
 
+def db_instance_not_found() -> ApiError:
+    # The code the recoverability actions document (DescribeBackups' gateway says the above).
+    return ApiError(404, "InvalidDBInstance.NotFound", "The specified instance is not found.")
+
+
+def incorrect_engine() -> ApiError:
+    return ApiError(
+        403,
+        "IncorrectDBInstanceEngine",
+        "Current DB instance engine does not support this operation.",
+    )
+
+
+def read_only_not_supported() -> ApiError:
+    return ApiError(
+        400, "ReadDBInstanceNotSupport", "Read-only DB instances do not support this operation."
+    )
+
+
+def invalid_format(name: str) -> ApiError:
+    return ApiError(400, "InvalidParameters.Format", f"Specified parameter {name} is not valid.")
+
+
 def accepts_json(accept: str) -> bool:
     """Does an Accept header name ``application/json`` (with a non-zero q)? ``*/*`` does not
     count: the gateway answers errors in XML unless JSON is asked for by name."""

@@ -37,7 +37,7 @@ HOSTILE_MODES = (
     "deep_json",  # HTTP 200, 100000 nested arrays
     "empty_object",  # HTTP 200, {} (plus RequestId)
     "items_null",  # HTTP 200, "Items": null
-    "negative_size",  # the normal answer with every BackupSize -1
+    "negative_size",  # the normal answer with every BackupSize (and log FileSize) -1
 )
 
 
@@ -57,8 +57,8 @@ class InstanceFaults:
     reset_rate: float = 0.0  # the connection is dropped without an answer
     truncate_rate: float = 0.0  # a successful answer is cut off halfway (invalid JSON, HTTP 200)
     # One of HOSTILE_MODES, sent instead of every successful answer: per instance for
-    # DescribeBackups, per action for that action, globally for every action. The most
-    # specific setting wins.
+    # DescribeBackups, per action for that action (huge_page fills the list of any list
+    # action), globally for every action. The most specific setting wins.
     hostile: str | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -1,35 +1,37 @@
 """The simulated fleet: instances, their backups as the clock sees them, and knobs for tests.
 
 Scheduled backups are computed per instance-day on demand (see ``generator``) and cached;
-backups a test adds by hand are kept in a sorted list. Nothing here does I/O or reads a clock:
-every question about visibility takes ``now``.
+backups a test adds by hand are kept in a sorted list. Log backup files are generated for the
+stretch asked about (``logchain``); their knobs live in a ``LogBook``. Ground truth for tests
+comes from the ``FleetTruth`` mixin (``truth``). Nothing here does I/O or reads a clock: every
+question about visibility takes ``now``.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 
-from exporter.simulator.generator import (
-    day_backups,
-    floor_minute,
-    full_backup_start,
-    make_instance,
-)
+from exporter.simulator.generator import day_backups, floor_minute, make_instance
+from exporter.simulator.logbook import LogBook
+from exporter.simulator.logchain import with_log_settings
 from exporter.simulator.models import SimBackup, SimInstance, SimPolicy
 from exporter.simulator.timefmt import DAY
+from exporter.simulator.truth import RUNNING_DAYS, SNAPSHOT_CHAIN_DAYS, FleetTruth
 
 DEFAULT_REGIONS = ("cn-hangzhou", "cn-shanghai", "ap-southeast-1")
 DEFAULT_FAILURE_RATE = 0.02
 DEFAULT_READONLY_FRACTION = 0.08
-SNAPSHOT_CHAIN_DAYS = 7  # TotalEcsSnapshotSize: successful snapshots of the last week
 _ADDED_ID_BASE = 10**15  # hand-added BackupIds sit above every generated one
 _CACHE_DAYS = 400  # per instance; a cache this big is dropped and rebuilt
 
+__all__ = ["DEFAULT_REGIONS", "SNAPSHOT_CHAIN_DAYS", "Fleet"]
 
-class Fleet:
-    """Instances and their backups, deterministic from ``seed``."""
+
+class Fleet(FleetTruth):
+    """Instances, their backups and log backups, deterministic from ``seed``."""
 
     def __init__(
         self,
@@ -65,6 +67,8 @@ class Fleet:
         self._added: dict[str, list[SimBackup]] = {}
         self._added_count = 0
         self._cache: dict[str, dict[int, tuple[SimBackup, ...]]] = {}
+        self._logs = LogBook(seed, now, expire_after_retention=expire_after_retention)
+        self._stuck_jobs: dict[str, tuple[str, float]] = {}  # instance -> (BackupId, Process)
 
     @classmethod
     def generate(
@@ -112,7 +116,7 @@ class Fleet:
     ) -> SimInstance:
         serial = self._next_serial
         self._next_serial += 1
-        return make_instance(
+        drawn = make_instance(
             seed=self.seed,
             serial=serial,
             created_at=self.origin,
@@ -122,6 +126,8 @@ class Fleet:
             readonly_fraction=readonly_fraction,
             engine=engine,
         )
+        # Drawn from hashes of their own: every other draw stays as it was.
+        return with_log_settings(self.seed, drawn)
 
     def _insert(self, instance: SimInstance) -> None:
         self._instances[instance.instance_id] = instance
@@ -185,8 +191,10 @@ class Fleet:
             self._primaries[(instance.engine, instance.region_id)].remove(instance)
         if instance.master_instance_id in self._replicas:
             self._replicas[instance.master_instance_id].remove(instance_id)
-        for store in (self._failure_rates, self._stop_after, self._added, self._cache):
+        stores = (self._failure_rates, self._stop_after, self._added, self._cache, self._stuck_jobs)
+        for store in stores:
             store.pop(instance_id, None)
+        self._logs.forget(instance_id)
         return instance
 
     def _replace(self, instance_id: str, **changes: object) -> SimInstance:
@@ -258,7 +266,7 @@ class Fleet:
             raise ValueError("end must not be before start")
         instance = self._require(instance_id)
         if instance.minute_precision:
-            start, end = floor_minute(start), floor_minute(end)
+            start, end = floor_minute(start), floor_minute(end) if math.isfinite(end) else end
         self._added_count += 1
         failed = status != "Success"
         chosen_method = method or instance.policy.method
@@ -289,6 +297,59 @@ class Fleet:
         added = self._added.setdefault(instance_id, [])
         bisect.insort(added, backup, key=lambda b: b.start)
         return backup
+
+    def stick_backup(self, instance_id: str, start: float, progress: float) -> SimBackup:
+        """A full backup that started at ``start`` and never ends: DescribeBackupTasks lists it
+        with Process fixed at ``progress`` (percent) until :meth:`unstick_backup`."""
+        if not 0 <= progress <= 100:
+            raise ValueError("progress must be in 0..100")
+        if instance_id in self._stuck_jobs:
+            raise ValueError(f"instance {instance_id} already has a stuck backup")
+        backup = self.add_backup(instance_id, start=start, end=math.inf)
+        self._stuck_jobs[instance_id] = (backup.backup_id, progress)
+        return backup
+
+    def unstick_backup(self, instance_id: str, end: float) -> SimBackup:
+        """The stuck backup finishes at ``end``: DescribeBackups lists it from then on, and
+        DescribeBackupTasks no longer does."""
+        backup_id, _ = self._stuck_jobs.pop(instance_id)
+        added = self._added[instance_id]
+        (stuck,) = [b for b in added if b.backup_id == backup_id]
+        if end < stuck.start:
+            raise ValueError("end must not be before the start")
+        if self._instances[instance_id].minute_precision:
+            end = floor_minute(end)
+        added.remove(stuck)
+        done = dataclasses.replace(stuck, end=end)
+        bisect.insort(added, done, key=lambda b: b.start)
+        return done
+
+    def stuck_process(self, backup: SimBackup) -> float | None:
+        stuck = self._stuck_jobs.get(backup.instance_id)
+        return stuck[1] if stuck is not None and stuck[0] == backup.backup_id else None
+
+    def set_log_backup(self, instance_id: str, on: bool) -> SimInstance:
+        """Log backup on or off (EnableBackupLog), for the whole history, like ``set_policy``.
+        Off, MySQL, PostgreSQL and MariaDB list no log files; SQL Server backs its logs up
+        with each data backup instead (it cannot stop)."""
+        policy = self._require(instance_id).policy
+        return self._replace(instance_id, policy=dataclasses.replace(policy, log_backup=on))
+
+    def add_log_gap(self, instance_id: str, start: float, end: float) -> None:
+        """No log file covers [start, end] (on SQL Server: widened to whole minutes); the file
+        it starts in closes at ``start`` and a new one opens at ``end``."""
+        self._logs.add_gap(self._require(instance_id), start, end)
+
+    def clear_log_gaps(self, instance_id: str) -> None:
+        """A chain without holes: the drawn gap (if any) and every added one are gone."""
+        self._require(instance_id)
+        self._logs.clear_gaps(instance_id)
+
+    def stick_log_upload(self, instance_id: str, since: float | None) -> None:
+        """Log files that close after ``since`` stay Uploading (SQL Server: are never listed);
+        None lets them complete."""
+        self._require(instance_id)
+        self._logs.stick_uploads(instance_id, since)
 
     def _require(self, instance_id: str) -> SimInstance:
         try:
@@ -344,6 +405,13 @@ class Fleet:
                 if backup.end <= now:
                     yield backup
 
+    def _running(self, instance: SimInstance, now: float) -> Iterator[SimBackup]:
+        for day in range(int((now - RUNNING_DAYS * DAY) // DAY), int(now // DAY) + 1):
+            yield from (b for b in self._day(instance, day) if b.start <= now < b.end)
+        added = self._added.get(instance.instance_id, [])
+        last = bisect.bisect_right(added, now, key=lambda b: b.start)
+        yield from (b for b in added[:last] if b.end > now)
+
     def backups_between(
         self, instance_id: str, start: float, end: float, now: float
     ) -> list[SimBackup]:
@@ -353,137 +421,3 @@ class Fleet:
         found = list(self._iter_visible(instance, start, end, now))
         found.sort(key=lambda b: (b.start, int(b.backup_id)), reverse=True)
         return found
-
-    # ----- ground truth for tests ------------------------------------------------------------
-    #
-    # Whether a success can be restored from is a fact of the fleet (``SimBackup.available``);
-    # whether the API shows it (IsAvail 0) is the simulator's ``unusable_successes`` quirk,
-    # which the fleet does not know. The helpers assume the quirk is on (the default); with it
-    # off, pass ``restorable_only=sim.quirks.unusable_successes`` (False).
-
-    def _matching(
-        self,
-        instance_id: str,
-        *,
-        backup_type: str | None,
-        status: str | None,
-        since: float,
-        now: float,
-        restorable_only: bool = False,
-        unusable: bool | None = None,
-    ) -> Iterable[SimBackup]:
-        instance = self._require(instance_id)
-        for backup in self._iter_visible(instance, since, now, now):
-            if backup_type is not None and backup.backup_type != backup_type:
-                continue
-            if status is not None and backup.status != status:
-                continue
-            is_unusable = backup.status == "Success" and not backup.available
-            if restorable_only and is_unusable:
-                continue
-            if unusable is not None and is_unusable != unusable:
-                continue
-            yield backup
-
-    def newest(
-        self,
-        instance_id: str,
-        backup_type: str | None = "FullBackup",
-        *,
-        now: float,
-        lookback: float = 8 * DAY,
-        status: str | None = None,
-        restorable_only: bool = True,
-    ) -> SimBackup | None:
-        """The completed backup with the latest end time among those starting in
-        ``[now - lookback, now]``; None when there is none. With ``status="Success"`` and
-        ``restorable_only``, successes with IsAvail 0 do not count."""
-        found = self._matching(
-            instance_id,
-            backup_type=backup_type,
-            status=status,
-            since=now - lookback,
-            now=now,
-            restorable_only=restorable_only and status == "Success",
-        )
-        return max(found, key=lambda b: (b.end, b.start, int(b.backup_id)), default=None)
-
-    def newest_success(
-        self,
-        instance_id: str,
-        backup_type: str | None = "FullBackup",
-        *,
-        now: float,
-        lookback: float = 8 * DAY,
-        restorable_only: bool = True,
-    ) -> SimBackup | None:
-        """The newest success that can be restored from (IsAvail 1); with
-        ``restorable_only=False``, the newest success of any kind."""
-        return self.newest(
-            instance_id,
-            backup_type,
-            now=now,
-            lookback=lookback,
-            status="Success",
-            restorable_only=restorable_only,
-        )
-
-    def newest_unusable(
-        self,
-        instance_id: str,
-        backup_type: str | None = "FullBackup",
-        *,
-        now: float,
-        lookback: float = 8 * DAY,
-    ) -> SimBackup | None:
-        """The newest success that cannot be used to restore (IsAvail 0), or None."""
-        found = self._matching(
-            instance_id,
-            backup_type=backup_type,
-            status="Success",
-            since=now - lookback,
-            now=now,
-            unusable=True,
-        )
-        return max(found, key=lambda b: (b.end, b.start, int(b.backup_id)), default=None)
-
-    def count(
-        self,
-        instance_id: str,
-        *,
-        backup_type: str | None = None,
-        status: str | None = None,
-        since: float,
-        now: float,
-        unusable: bool | None = None,
-    ) -> int:
-        """Completed backups starting in ``[since, now]``. ``unusable=True`` counts only
-        successes with IsAvail 0, ``False`` everything else, None (default) both."""
-        found = self._matching(
-            instance_id,
-            backup_type=backup_type,
-            status=status,
-            since=since,
-            now=now,
-            unusable=unusable,
-        )
-        return sum(1 for _ in found)
-
-    def next_full_backup(self, instance_id: str, after: float) -> float | None:
-        """Start of the first scheduled full backup strictly after ``after`` (PreferredNext-
-        BackupTime). Ignores ``stop_backups``: the schedule stays, the backups do not run."""
-        instance = self._require(instance_id)
-        if not instance.has_backups:
-            return None
-        first_day = int(max(after, instance.created_at) // DAY)
-        for day in range(first_day, first_day + 8):
-            start = full_backup_start(self.seed, instance, day)
-            if start is not None and start > after and start >= instance.created_at:
-                return start
-        return None
-
-    def snapshot_chain_bytes(self, instance_id: str, now: float) -> int:
-        """TotalEcsSnapshotSize: successful Snapshot backups of the last week, summed."""
-        instance = self._require(instance_id)
-        recent = self._iter_visible(instance, now - SNAPSHOT_CHAIN_DAYS * DAY, now, now)
-        return sum(b.size for b in recent if b.method == "Snapshot" and b.status == "Success")

@@ -8,6 +8,7 @@ The big bodies are built once per size, in a worker thread (never on the event l
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import re
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 
 from exporter.simulator.errors import ApiError
 from exporter.simulator.faults import Faults
-from exporter.simulator.models import SimBackup, SimInstance
-from exporter.simulator.render import backup_item
+from exporter.simulator.models import SimBackup, SimInstance, SimJob, SimLogFile
+from exporter.simulator.render import backup_item, binlog_item, job_item, log_backup_item
 
 GIANT_LENGTH = 1 << 20  # giant_code: length of Code and of RequestId
 DEEP_NESTING = 100_000
@@ -34,7 +35,12 @@ _ID_MARK = "@@HOSTILE-ID@@"
 _LISTS: Mapping[str, tuple[str, str, Callable[[int], str]]] = {
     "DescribeBackups": ("Backup", "BackupId", lambda n: str(900_000_000_000 + n)),
     "DescribeDBInstances": ("DBInstance", "DBInstanceId", lambda n: f"rm-hostile{n:09d}"),
+    "DescribeBinlogFiles": ("BinLogFile", "LogFileName", lambda n: f"mysql-bin.{n:07d}"),
+    # SQL Server's files have no id: the copies differ by their download link.
+    "DescribeLogBackupFiles": ("BinLogFile", "DownloadLink", lambda n: f"http://hostile/{n}"),
+    "DescribeBackupTasks": ("BackupJob", "BackupJobId", lambda n: str(900_000_000 + n)),
 }
+_SIZE_FIELDS = ("BackupSize", "FileSize")  # what negative_size makes -1
 
 
 @dataclass(frozen=True)
@@ -81,11 +87,36 @@ def build_gzip_bomb(size: int) -> bytes:
     return b"".join(parts)
 
 
-def fallback_backup_item(instance: SimInstance, now: float) -> dict[str, object]:
-    """A plausible successful backup's item, for huge_page when the asked window lists
-    nothing."""
+def fallback_item(action: str, instance: SimInstance, now: float) -> dict[str, object] | None:
+    """A plausible item of a list action, for huge_page when the normal answer lists nothing;
+    None for an action without a list."""
+    backup = _fallback_backup(instance, now)
+    log = SimLogFile(
+        name="mysql-bin.000001",
+        host=instance.host_ids[0],
+        begin=backup.start,
+        end=backup.end,
+        size=1 << 20,
+        checksum="0",
+        uploaded_at=backup.end,
+        primary=True,
+    )
+    if action == "DescribeBackups":
+        return backup_item(backup)
+    if action == "DescribeBinlogFiles":
+        return binlog_item(instance, log, now)
+    if action == "DescribeLogBackupFiles":
+        return log_backup_item(instance, log, now)
+    if action == "DescribeBackupTasks":
+        return job_item(
+            SimJob("0", dataclasses.replace(backup, end=now + 600), 50), asked_by_id=False
+        )
+    return None
+
+
+def _fallback_backup(instance: SimInstance, now: float) -> SimBackup:
     start = now // 3600 * 3600 - 3600
-    backup = SimBackup(
+    return SimBackup(
         backup_id="0",
         instance_id=instance.instance_id,
         start=start,
@@ -101,7 +132,6 @@ def fallback_backup_item(instance: SimInstance, now: float) -> dict[str, object]
         region_id=instance.region_id,
         host_instance_id=instance.host_ids[0],
     )
-    return backup_item(backup)
 
 
 def _huge_body(
@@ -180,8 +210,8 @@ class HostileAnswers:
             if mode == "future_dates":
                 times = [k for k, v in item.items() if isinstance(v, str) and _TIME_RE.fullmatch(v)]
                 item.update({name: _in_2999(str(item[name])) for name in times})
-            elif mode == "negative_size" and "BackupSize" in item:
-                item["BackupSize"] = -1
+            elif mode == "negative_size":
+                item.update({name: -1 for name in _SIZE_FIELDS if name in item})
         return RawAnswer(200, json.dumps(payload, separators=(",", ":")).encode())
 
     def _error(self, mode: str, request_id: str, secret: str, token: str) -> ErrorAnswer:

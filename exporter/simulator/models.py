@@ -1,4 +1,5 @@
-"""Plain records of the simulated fleet: instances, their backup policies and their backups."""
+"""Plain records of the simulated fleet: instances, their backup policies, their backups, their
+log backup files and their running backups."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ class SimPolicy:
     method: str = "Physical"  # Physical | Logical | Snapshot
     category: str = "Standard"  # Standard | Flash
     incremental: bool = False  # an IncrementalBackup every day, half a day after the window
+    # SQL Server log backups every 30 minutes (LogInterval) or 5; with ``log_backup`` off, SQL
+    # Server backs its logs up with each data backup instead (it cannot stop log backups).
+    log_interval_minutes: int = 30
+    local_log_retention_hours: int = 18  # binlogs kept on the instance's disk (0..168)
+    local_log_retention_space: int = 30  # percent of the disk local logs may use (0..50)
+    high_space_usage_protection: bool = True  # local logs purged when the disk is nearly full
 
     def __post_init__(self) -> None:
         if not self.weekdays or not self.weekdays <= frozenset(range(7)):
@@ -122,3 +129,44 @@ class SimBackup:
     @property
     def is_avail(self) -> int:
         return 1 if self.status == "Success" and self.available else 0
+
+
+@dataclass(frozen=True)
+class SimLogFile:
+    """One log backup file as one node lists it: a binlog, a WAL segment or (no name, no host)
+    a SQL Server log backup."""
+
+    name: str  # LogFileName: mysql-bin.000123 or a 24-hex-digit WAL segment; "" on SQL Server
+    host: str  # HostInstanceID of the node that lists it; "" on SQL Server
+    begin: float
+    end: float
+    size: int
+    checksum: str
+    uploaded_at: float  # when it is Completed in backup storage; inf while stuck uploading
+    primary: bool  # written by the node that was primary then (else the standby's copy)
+
+    def completed(self, now: float) -> bool:
+        return self.uploaded_at <= now
+
+
+@dataclass(frozen=True)
+class SimJob:
+    """A backup as DescribeBackupTasks sees it: running, or (asked for by id) finished."""
+
+    job_id: str  # BackupJobId: an int32 in requests, a string in answers
+    backup: SimBackup
+    process: int  # percent done
+    finished: bool = False
+
+    @property
+    def status(self) -> str:
+        """BackupStatus (and BackupProgressStatus): where the job is."""
+        if self.finished:
+            return "Finished" if self.backup.status == "Success" else "Failed"
+        if self.process < 5:
+            return "Preparing"
+        return "Uploading" if self.process < 95 else "Checking"
+
+    @property
+    def task_action(self) -> str:
+        return "NormalBackupTask" if self.backup.mode == "Automated" else "TempBackupTask"

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.simulator.models import SimBackup, SimInstance
+from exporter.simulator.models import SimBackup, SimInstance, SimJob, SimLogFile
 from exporter.simulator.timefmt import format_minute, format_second
+
+LINK_SECONDS = 3600.0  # how long a log file's download links stay valid
+# DescribeBackupPolicy's log backup fields (BackupInterval is both: MySQL's snapshot frequency,
+# SQL Server's log backup frequency).
+LOG_POLICY_FIELDS = frozenset(
+    {
+        "BackupLog",
+        "EnableBackupLog",
+        "LogBackupRetentionPeriod",
+        "LogBackupFrequency",
+        "BackupInterval",
+        "LocalLogRetentionHours",
+        "LocalLogRetentionSpace",
+        "LogBackupLocalRetentionNumber",
+        "HighSpaceUsageProtection",
+        "SupportsHighFrequencyBackup",
+    }
+)
 
 
 def backup_item(
@@ -91,21 +109,112 @@ def instance_item(instance: SimInstance, replicas: Sequence[str]) -> dict[str, o
     }
 
 
-def policy_body(instance: SimInstance, next_backup: float | None) -> dict[str, object]:
-    """DescribeBackupPolicy's answer for one instance (without RequestId)."""
+def policy_body(
+    instance: SimInstance,
+    next_backup: float | None,
+    *,
+    five_minute_frequency: str = "LogInterval",
+    data_cycle_frequency: str = "",
+) -> dict[str, object]:
+    """DescribeBackupPolicy's answer for one instance (without RequestId): data and log fields.
+
+    The two frequencies: SQL Server's LogBackupFrequency for 5-minute log backups and for logs
+    backed up with the data (see ``Inferred``)."""
     policy = instance.policy
-    return {
+    body: dict[str, object] = {
         "PreferredBackupPeriod": policy.period,
         "PreferredBackupTime": policy.window,
         "PreferredNextBackupTime": format_minute(next_backup) if next_backup else "",
         "BackupRetentionPeriod": policy.retention_days,
-        "BackupLog": "Enable" if policy.log_backup else "Disabled",
-        "EnableBackupLog": "1" if policy.log_backup else "0",
-        "LogBackupRetentionPeriod": policy.log_retention_days,
-        "LogBackupFrequency": "LogInterval",
         "BackupMethod": policy.method,
         "Category": policy.category,
-        "BackupInterval": "-1",
         "EnableIncrementDataBackup": policy.incremental,
         "ReleasedKeepPolicy": "None",
+    }
+    on, frequency, interval = policy.log_backup, "LogInterval", "-1"
+    if instance.engine == "SQLServer":
+        # SQL Server says on only for 5-minute log backups, though it backs logs up every 30
+        # minutes (LogInterval) or with each data backup (log backup "off") just the same.
+        every = policy.log_interval_minutes if policy.log_backup else None
+        on = every == 5
+        if every is None:
+            frequency = data_cycle_frequency
+        elif on:
+            frequency = five_minute_frequency
+        interval = str(every) if every else "-1"
+        body["SupportsHighFrequencyBackup"] = 1
+    body.update(
+        {
+            "BackupLog": "Enable" if on else "Disabled",  # sic: Enable / Disabled
+            "EnableBackupLog": "1" if on else "0",
+            "LogBackupRetentionPeriod": policy.log_retention_days,
+            "LogBackupFrequency": frequency,
+            "BackupInterval": interval,
+            "LocalLogRetentionHours": policy.local_log_retention_hours,
+            "LocalLogRetentionSpace": str(policy.local_log_retention_space),
+            "LogBackupLocalRetentionNumber": 60,
+            "HighSpaceUsageProtection": "Enable"
+            if policy.high_space_usage_protection
+            else "Disable",
+        }
+    )
+    return body
+
+
+def _log_links(instance: SimInstance, file: SimLogFile, now: float) -> tuple[str, str]:
+    """DownloadLink and IntranetDownloadLink: empty until the file is in backup storage."""
+    if not file.completed(now):
+        return "", ""
+    region = instance.region_id
+    name = file.name or format_minute(file.begin).replace(":", "")
+    path = f"custins{instance.serial}/hins{file.host or instance.host_ids[0]}/{name}?Expires=****"
+    return (
+        f"http://rdslog-{region}-v3.oss-{region}.aliyuncs.com/{path}",
+        f"http://rdslog-{region}-v3.oss-{region}-internal.aliyuncs.com/{path}",
+    )
+
+
+def binlog_item(instance: SimInstance, file: SimLogFile, now: float) -> dict[str, object]:
+    """One ``Items.BinLogFile[]`` entry of DescribeBinlogFiles (MySQL, PostgreSQL, MariaDB)."""
+    download, intranet = _log_links(instance, file, now)
+    return {
+        "LogFileName": file.name,
+        "LogBeginTime": format_second(file.begin),
+        "LogEndTime": format_second(file.end),
+        "FileSize": file.size,
+        "HostInstanceID": file.host,
+        "RemoteStatus": "Completed" if file.completed(now) else "Uploading",
+        "Checksum": file.checksum,  # an unsigned CRC64 in decimal: a string, as documented
+        "DownloadLink": download,
+        "IntranetDownloadLink": intranet,
+        "LinkExpiredTime": format_second(now + LINK_SECONDS),
+    }
+
+
+def log_backup_item(instance: SimInstance, file: SimLogFile, now: float) -> dict[str, object]:
+    """One ``Items.BinLogFile[]`` entry of DescribeLogBackupFiles (SQL Server): whole minutes,
+    no name, host, checksum or upload status."""
+    download, intranet = _log_links(instance, file, now)
+    return {
+        "LogBeginTime": format_minute(file.begin),
+        "LogEndTime": format_minute(file.end),
+        "FileSize": file.size,
+        "DownloadLink": download,
+        "IntranetDownloadLink": intranet,
+        "LinkExpiredTime": format_second(now + LINK_SECONDS),
+    }
+
+
+def job_item(job: SimJob, *, asked_by_id: bool) -> dict[str, object]:
+    """One ``Items.BackupJob[]`` entry of DescribeBackupTasks (no times: the API has none)."""
+    shown = job.finished and job.status == "Finished" and asked_by_id
+    return {
+        "BackupJobId": job.job_id,
+        "BackupStatus": job.status,
+        "BackupProgressStatus": job.status,
+        "Process": str(job.process),
+        "JobMode": job.backup.mode,
+        "TaskAction": job.task_action,
+        # The backup set it made: known once finished, and shown only when asked by id.
+        "BackupId": job.backup.backup_id if shown else "",
     }

@@ -21,7 +21,8 @@ from exporter.simulator.auth import Authenticator
 from exporter.simulator.errors import ApiError, accepts_json
 from exporter.simulator.faults import Faults
 from exporter.simulator.fleet import Fleet
-from exporter.simulator.hostile import ErrorAnswer, HostileAnswers, fallback_backup_item
+from exporter.simulator.hostile import ErrorAnswer, HostileAnswers, fallback_item
+from exporter.simulator.inferred import Inferred
 from exporter.simulator.injection import FaultInjector, Layers, unavailable
 from exporter.simulator.quirks import Quirks
 from exporter.simulator.records import (
@@ -71,7 +72,8 @@ class SimulatedRds:
     ``faults`` may be changed at any time; ``rng_seed`` fixes every random fault decision.
     ``max_records`` bounds ``requests`` to about the most recent ones (for long demo runs);
     None keeps them all. ``quirks`` (default: all on) are the ways the real API departs from
-    what a client would expect; ``sim.quirks`` may be changed at any time too.
+    what a client would expect; ``inferred`` (default: the reference's best guesses) how it
+    answers where the reference only infers; both may be changed at any time too.
     """
 
     def __init__(
@@ -89,9 +91,11 @@ class SimulatedRds:
         max_records: int | None = None,
         tags_match: str = "any",
         quirks: Quirks | None = None,
+        inferred: Inferred | None = None,
     ) -> None:
         # The real API's quirks, all on unless told otherwise; tests may change them live.
         self.quirks = quirks if quirks is not None else Quirks()
+        self.inferred = inferred if inferred is not None else Inferred()
         # DescribeDBInstances Tags: "any" pair, as the API documents it; "all" for a stricter API.
         if tags_match not in TAGS_MATCH:
             raise ValueError(f"tags_match must be one of {TAGS_MATCH}, got {tags_match!r}")
@@ -252,6 +256,7 @@ class SimulatedRds:
             shuffle_seed=self._rng_seed if self.shuffle_items else None,
             tags_match=self.tags_match,
             quirks=self.quirks,
+            inferred=self.inferred,
         )
 
     def _success(self, request_id: str, answer: Answer, key_id: str, arrival: Arrival) -> Reply:
@@ -296,9 +301,7 @@ class SimulatedRds:
         headers = arrival.request.headers
         action = headers.get("x-acs-action", "")
         instance = self.fleet.instances.get(arrival.instance_id)
-        fallback = None
-        if action == "DescribeBackups" and instance is not None:
-            fallback = fallback_backup_item(instance, self.clock())
+        fallback = fallback_item(action, instance, self.clock()) if instance else None
         result = await self._hostile.answer(
             mode,
             action=action,

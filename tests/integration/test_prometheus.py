@@ -7,6 +7,9 @@ alerts must show is worked out from the simulator's ground truth: the test rebui
 (it is seeded) and applies the documented alert semantics to it, so the assertions do not depend
 on the day of the week the test runs on. On failure the exporter's and Prometheus's logs are
 printed with the report.
+
+The recoverability alerts follow the same ground truth: the restorable window, the log chain and
+the running backups the fleet reports, at the times the exporter's readings may date from.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.demo import build_demo_fleet
+from exporter.demo import DemoRoles, build_demo_fleet
 from exporter.simulator import Fleet
 
 from .conftest import REPO, Process, free_port, http_get, require_tool, unregister_log, wait_until
@@ -39,6 +42,21 @@ FALLBACK_SECONDS = 216000.0
 POLICY_MARGIN = 1.5
 # Ages this close to an instance's limit may land on either side while the test runs.
 BOUNDARY_SLACK = 300.0
+# Recoverability: what the API answers that means recovery is broken (not a failure to ask).
+BROKEN_CODES = {"LogBackupNotEnabled", "InvalidBinlog.NotFound", "InvalidBackup.NotFound"}
+WINDOW_ENGINES = {"MySQL", "PostgreSQL", "MariaDB"}  # DescribeLocalAvailableRecoveryTime
+# How old the exporter's recoverability readings may be: the demo reads the restorable window
+# every 2m and the log files every 1m, at polls every 30s.
+READING_AGE = 180.0
+# rules.yml: a log file uploading longer than this; no backup counts as running long sooner.
+UPLOAD_LIMIT = 3600.0
+RUNNING_FLOOR = 3600.0
+LAG_DEFAULT = 7200.0
+LAG_MARGIN = 3.0
+SQLSERVER_TOLERANCE = 60.0  # its log files list whole minutes
+STALE_RECORD = "instance_id:aliyun_rds_backup_full_stale_threshold_seconds:policy_or_fallback"
+LAG_RECORD = "instance_id:aliyun_rds_recovery_point_lag_threshold_seconds:policy_or_fallback"
+PROMISED_RECORD = "instance_id:aliyun_rds_recovery_window_promised_seconds:retention_less_slack"
 DASHBOARD = REPO / "grafana" / "dashboards" / "aliyun-rds-backups.json"
 # Values the dashboard's variables take here: "All" for the filters, a plausible Grafana interval.
 DASHBOARD_VARIABLES = {
@@ -210,19 +228,29 @@ class Expectation:
     clean: set[str]  # instances that must have no alert at all
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Per instance, the limits the recording rules worked out from the exporter's policies."""
+
+    stale: dict[str, float]
+    lag: dict[str, float]
+    promised: dict[str, float]  # how far back the restorable window must reach
+
+
 def expected_alerts(
-    fleet: Fleet, missing: str, throttled: str, limits: dict[str, float], started: float, now: float
+    fleet: Fleet, missing: str, throttled: str, limits: Limits, started: float, now: float
 ) -> Expectation:
     must: set[AlertKey] = set()
     may: set[AlertKey] = set()
     for instance_id in fleet.instances:
+        expect_recoverability(fleet, instance_id, limits, started, now, must, may)
         backups = fleet.backups_between(instance_id, now - LOOKBACK, now, now)
         newest_full = fleet.newest_success(instance_id, "FullBackup", now=now, lookback=LOOKBACK)
         if newest_full is None:
             must.add(("AliyunRdsBackupNoneInLookback", instance_id, ""))
         else:
             age = now - newest_full.end
-            limit = limits[instance_id]
+            limit = limits.stale[instance_id]
             if age > limit + BOUNDARY_SLACK:
                 must.add(("AliyunRdsBackupStale", instance_id, ""))
             elif age > limit - BOUNDARY_SLACK:
@@ -271,17 +299,112 @@ def expected_alerts(
     return Expectation(must, may, clean)
 
 
+def expect_recoverability(
+    fleet: Fleet,
+    instance_id: str,
+    limits: Limits,
+    started: float,
+    now: float,
+    must: set[AlertKey],
+    may: set[AlertKey],
+) -> None:
+    """The recoverability alerts of one instance. The exporter's readings date from some time
+    in ``[now - READING_AGE, now]``: an alert is a must when the fleet says so at both ends."""
+    engine = fleet.instance(instance_id).engine
+    readings = (now - READING_AGE, now)
+
+    def classify(name: str, values: list[float | None], over: float | None) -> None:
+        """Fires when a value is over ``over`` (None: no limit known, no alert)."""
+        seen = [v for v in values if v is not None]
+        if over is None or not seen:
+            return
+        if len(seen) == len(values) and min(seen) > over + BOUNDARY_SLACK:
+            must.add((name, instance_id, ""))
+        elif max(seen) > over - BOUNDARY_SLACK:
+            may.add((name, instance_id, ""))
+
+    windows = [
+        fleet.recovery_window(instance_id, t) if engine in WINDOW_ENGINES else None
+        for t in readings
+    ]
+    broken = [isinstance(w, str) and w in BROKEN_CODES for w in windows]
+    if all(broken):
+        must.add(("AliyunRdsRecoveryBroken", instance_id, ""))
+    elif any(broken):
+        may.add(("AliyunRdsRecoveryBroken", instance_id, ""))
+
+    # The lag: to the window's end, else to the newest stored log file's end (SQL Server).
+    def restorable_to(window: tuple[float, float] | str | None, at: float) -> float | None:
+        if isinstance(window, tuple):
+            return window[1]
+        return fleet.newest_completed_log_end(instance_id, at)
+
+    lags = [
+        None if (end := restorable_to(w, t)) is None else now - end
+        for w, t in zip(windows, readings, strict=True)
+    ]
+    classify("AliyunRdsRecoveryPointLagHigh", lags, limits.lag.get(instance_id))
+
+    # The window's reach falls short of the promise (short: the negated reach is over it).
+    reaches = [-(now - w[0]) if isinstance(w, tuple) else None for w in windows]
+    promised = limits.promised.get(instance_id)
+    classify("AliyunRdsRecoveryWindowShort", reaches, None if promised is None else -promised)
+
+    # Gaps within the lookback; one near its start may leave it while the test runs.
+    tolerance = SQLSERVER_TOLERANCE if engine == "SQLServer" else 0.0
+    gaps = [g for g in fleet.log_gaps(instance_id, now - LOOKBACK, now) if g[1] - g[0] > tolerance]
+    if any(start > now - LOOKBACK + BOUNDARY_SLACK for start, _ in gaps):
+        must.add(("AliyunRdsLogBackupGap", instance_id, ""))
+    elif gaps:
+        may.add(("AliyunRdsLogBackupGap", instance_id, ""))
+
+    def oldest_uploading(at: float) -> float | None:
+        files = fleet.log_files(instance_id, at - LOOKBACK, at, at)
+        ends = [f.end for f in files if not f.completed(at)]
+        return now - min(ends) if ends else None
+
+    classify(
+        "AliyunRdsLogBackupStuckUploading", [oldest_uploading(t) for t in readings], UPLOAD_LIMIT
+    )
+
+    # A backup's running time counts from when the exporter first saw it, after its start
+    # and after the test began; no backup counts as running long within its first hour.
+    jobs = fleet.running_jobs(instance_id, now)
+    if (
+        jobs
+        and now - max(started, min(job.backup.start for job in jobs))
+        > RUNNING_FLOOR - BOUNDARY_SLACK
+    ):
+        may.add(("AliyunRdsBackupRunningLong", instance_id, ""))
+
+
 def alert_key(alert: dict[str, Any]) -> AlertKey:
     labels = alert["labels"]
     subject = labels.get("instance_id") or labels.get("instance", "")
     return (labels["alertname"], subject, labels.get("backup_type", ""))
 
 
+def recorded(stack: Stack, record: str, at: float | None = None) -> dict[str, float]:
+    return {
+        item["metric"]["instance_id"]: float(item["value"][1]) for item in stack.query(record, at)
+    }
+
+
 def stale_limits(stack: Stack, at: float | None = None) -> dict[str, float]:
-    recorded = stack.query(
-        "instance_id:aliyun_rds_backup_full_stale_threshold_seconds:policy_or_fallback", at
+    return recorded(stack, STALE_RECORD, at)
+
+
+def read_limits(stack: Stack, at: float | None = None) -> Limits:
+    return Limits(
+        stale=stale_limits(stack, at),
+        lag=recorded(stack, LAG_RECORD, at),
+        promised=recorded(stack, PROMISED_RECORD, at),
     )
-    return {item["metric"]["instance_id"]: float(item["value"][1]) for item in recorded}
+
+
+def by_instance(stack: Stack, expr: str, at: float | None = None) -> dict[str, float]:
+    """``max by (instance_id) (expr)`` as a mapping."""
+    return recorded(stack, f"max by (instance_id) ({expr})", at)
 
 
 # ----- tests -------------------------------------------------------------------------------
@@ -292,7 +415,7 @@ def test_demo_roles_match_the_running_exporter(scraped: Stack) -> None:
     _, _, roles = build_demo_fleet(scraped.started)
     log = scraped.exporter.log()
     match = re.search(
-        r"failing: ([^;]*); stale: ([^;]*); throttled: ([^;]*); missing: ([^)]*)\)", log
+        r"failing: ([^;]*); stale: ([^;]*); throttled: ([^;]*); missing: ([^;)]*)[;)]", log
     )
     assert match, f"no demo roles line in the exporter's log:\n{log[:2000]}"
     assert tuple(match.group(1).split(",")) == roles.failing
@@ -342,9 +465,10 @@ def test_alerts_follow_the_demo_fleet(scraped: Stack) -> None:
     def alerts_match_ground_truth() -> bool:
         check_alive(scraped.exporter, scraped.prometheus)
         # Limits change when a policy arrives: use a snapshot they did not change during.
-        limits = stale_limits(scraped)
-        active = {alert_key(a): a["state"] for a in scraped.alerts()}
-        if stale_limits(scraped) != limits:
+        limits = read_limits(scraped)
+        alerts = scraped.alerts()
+        active = {alert_key(a): a["state"] for a in alerts}
+        if read_limits(scraped) != limits:
             return False
         expectation = expected_alerts(
             fleet, roles.missing, roles.throttled, limits, scraped.started, time.time()
@@ -357,7 +481,13 @@ def test_alerts_follow_the_demo_fleet(scraped: Stack) -> None:
             and key[0] not in exporter_level
         }
         missing = expectation.must - set(active)
-        state.update(expectation=expectation, active=active, missing=missing, unexpected=unexpected)
+        state.update(
+            expectation=expectation,
+            alerts=alerts,
+            active=active,
+            missing=missing,
+            unexpected=unexpected,
+        )
         return not missing and not unexpected
 
     try:
@@ -390,6 +520,86 @@ def test_alerts_follow_the_demo_fleet(scraped: Stack) -> None:
     for instance_id in roles.healthy:
         wanted = {key for key in expectation.must if key[1] == instance_id}
         assert {key[0] for key in wanted} <= {"AliyunRdsBackupUnusable"}, sorted(wanted)
+
+    check_recoverability_roles(scraped, roles, state["alerts"])
+
+
+def check_recoverability_roles(
+    stack: Stack, roles: DemoRoles, alerts: list[dict[str, Any]]
+) -> None:
+    """Each of the demo's recoverability roles shows its failure, as the issue states them."""
+    found = {alert_key(a): a for a in alerts}
+
+    def alert(name: str, instance_id: str) -> dict[str, Any]:
+        key = (name, instance_id, "")
+        assert key in found, f"{key} not active: {sorted(found)}"
+        return found[key]
+
+    # Log backup off: broken recovery, not a failed collection.
+    off = alert("AliyunRdsRecoveryBroken", roles.log_backup_off)
+    assert off["labels"]["reason"] == "LogBackupNotEnabled"
+    assert ("AliyunRdsBackupCollectionFailing", roles.log_backup_off, "") not in found
+    # 17 minutes of logs missing, after the newest full backup: a gap of 1020s, to the second,
+    # and no restorable window after it.
+    assert float(alert("AliyunRdsLogBackupGap", roles.log_gap)["value"]) == 17 * 60
+    gap = alert("AliyunRdsRecoveryBroken", roles.log_gap)
+    assert gap["labels"]["reason"] == "InvalidBinlog.NotFound"
+    # Logs stuck uploading for three hours: stuck, and the recovery point lags that far.
+    stuck = alert("AliyunRdsLogBackupStuckUploading", roles.stuck_upload)
+    assert float(stuck["value"]) > 2.5 * 3600
+    assert float(alert("AliyunRdsRecoveryPointLagHigh", roles.stuck_upload)["value"]) > 2.5 * 3600
+    # The stuck backup is seen running at 42%. It has run for 30 hours, but the API gives no
+    # start time: the exporter counts from when it first saw it, so no alert yet.
+    progress = by_instance(stack, "aliyun_rds_backup_running_job_progress_ratio")
+    assert progress.get(roles.stuck_backup) == pytest.approx(0.42)
+    assert by_instance(stack, "aliyun_rds_backup_running_jobs").get(roles.stuck_backup, 0) >= 1
+    assert ("AliyunRdsBackupRunningLong", roles.stuck_backup, "") not in found
+    # SQL Server's 30-minute log backups, which its policy calls "off": on, every 1800s, and
+    # the recovery point keeps within 3 x that.
+    sql = roles.sqlserver_logs
+    assert by_instance(stack, "aliyun_rds_backup_policy_log_backup_enabled").get(sql) == 1
+    assert (
+        by_instance(stack, "aliyun_rds_backup_policy_log_backup_interval_seconds").get(sql) == 1800
+    )
+    assert sql in by_instance(stack, "aliyun_rds_log_backup_last_end_age_seconds")
+    assert not {key for key in found if key[1] == sql}, sorted(found)
+
+
+def test_lag_limit_uses_the_log_backup_interval_or_default(scraped: Stack) -> None:
+    """3 x the log backup interval where the policy gives one (SQL Server, as the fleet sets
+    it), else 2h; the other engines' policies give none."""
+    fleet, _, roles = build_demo_fleet(scraped.started)
+    state: dict[str, Any] = {}
+
+    def consistent() -> bool:
+        at = time.time() - 1
+        limits = recorded(scraped, LAG_RECORD, at)
+        intervals = by_instance(scraped, "aliyun_rds_backup_policy_log_backup_interval_seconds", at)
+        policies = by_instance(scraped, "aliyun_rds_backup_policy_expected_interval_seconds", at)
+        wrong: dict[str, tuple[float | None, float | None]] = {}
+        for instance_id, limit in limits.items():
+            interval = intervals.get(instance_id, 0.0)
+            expected = interval * LAG_MARGIN if interval > 0 else LAG_DEFAULT
+            if limit != pytest.approx(expected):
+                wrong[instance_id] = (limit, expected)
+        for instance_id, instance in fleet.instances.items():
+            if instance.engine != "SQLServer":
+                truth = None
+            elif instance.policy.log_backup:
+                truth = instance.policy.log_interval_minutes * 60.0
+            else:  # with each data backup
+                truth = policies.get(instance_id)
+            if intervals.get(instance_id) != truth:
+                wrong[instance_id] = (intervals.get(instance_id), truth)
+        state.update(limits=limits, wrong=wrong)
+        return set(limits) == instances and set(policies) == set(fleet.instances) and not wrong
+
+    instances = {*fleet.instances, roles.missing}
+    try:
+        wait_until(consistent, timeout=15, interval=0.5, what="lag limits that follow the policies")
+    finally:
+        print(f"limits: {state.get('limits')}; wrong (found, expected): {state.get('wrong')}")
+    assert state["limits"][roles.sqlserver_logs] == 3 * 1800
 
 
 def test_exporter_health_alerts_stay_silent(scraped: Stack) -> None:

@@ -2,8 +2,10 @@
 
 Each action is a function taking a :class:`Call` and returning an :class:`Answer` (the body
 without RequestId), in a module per group: ``backups`` (DescribeBackups,
-DescribeBackupPolicy), ``instances`` (DescribeDBInstances); ``params`` holds the parameter
-rules they share. Adding an action: one function in its group, one entry in ``ACTIONS``.
+DescribeBackupPolicy), ``instances`` (DescribeDBInstances), ``logs`` (DescribeBinlogFiles,
+DescribeLogBackupFiles), ``recovery`` (DescribeLocalAvailableRecoveryTime), ``tasks``
+(DescribeBackupTasks); ``params`` holds the parameter rules they share. Adding an action: one
+function in its group, one entry in ``ACTIONS``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ from types import MappingProxyType
 from exporter.simulator.actions.backups import describe_backup_policy, describe_backups
 from exporter.simulator.actions.call import TAGS_MATCH, Action, Answer, Call
 from exporter.simulator.actions.instances import describe_db_instances
+from exporter.simulator.actions.logs import describe_binlog_files, describe_log_backup_files
+from exporter.simulator.actions.recovery import describe_local_available_recovery_time
+from exporter.simulator.actions.tasks import describe_backup_tasks
 
 ACTIONS: Mapping[str, Action] = MappingProxyType(
     {
         "DescribeBackups": describe_backups,
         "DescribeBackupPolicy": describe_backup_policy,
         "DescribeDBInstances": describe_db_instances,
+        "DescribeBinlogFiles": describe_binlog_files,
+        "DescribeLogBackupFiles": describe_log_backup_files,
+        "DescribeLocalAvailableRecoveryTime": describe_local_available_recovery_time,
+        "DescribeBackupTasks": describe_backup_tasks,
     }
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from exporter.simulator import render
@@ -26,6 +26,12 @@ _FILTERS = {
     "BackupStatus": "status",
     "BackupMode": "mode",
     "BackupType": "backup_type",
+}
+
+# BackupPolicyMode -> which fields it answers with (see Inferred.policy_mode_filters).
+_POLICY_MODES: Mapping[str, Callable[[str], bool]] = {
+    "DataBackupPolicy": lambda name: name not in render.LOG_POLICY_FIELDS,
+    "LogBackupPolicy": lambda name: name in render.LOG_POLICY_FIELDS,
 }
 
 
@@ -127,4 +133,16 @@ def describe_backup_policy(call: Call) -> Answer:
             "Current DB instance type does not support this operation.",
         )
     next_backup = call.fleet.next_full_backup(instance.instance_id, call.now)
-    return Answer(body=render.policy_body(instance, next_backup))
+    inferred = call.inferred
+    body = render.policy_body(
+        instance,
+        next_backup,
+        five_minute_frequency=inferred.sqlserver_five_minute_frequency,
+        data_cycle_frequency=inferred.sqlserver_data_cycle_frequency,
+    )
+    mode = call.params.get("BackupPolicyMode", "")
+    if inferred.policy_mode_filters and mode in _POLICY_MODES:
+        # Only the fields of the mode asked for (BackupInterval belongs to both).
+        wanted = _POLICY_MODES[mode]
+        body = {k: v for k, v in body.items() if k == "BackupInterval" or wanted(k)}
+    return Answer(body=body)

@@ -3,26 +3,30 @@ Each raises the ApiError the real API answers with."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from exporter.simulator.actions.call import Call
 from exporter.simulator.errors import ApiError, instance_not_found, missing_parameter
 from exporter.simulator.models import SimInstance
 from exporter.simulator.timefmt import parse_minute
 
+MAX_INT32 = 2**31 - 1
+
 DEFAULT_PAGE_SIZE = 30
-_MAX_INT = 2**31 - 1
 
 
-def visible_instance(call: Call) -> SimInstance:
-    """The instance named by DBInstanceId, if the caller's key may see it."""
+def visible_instance(
+    call: Call, not_found: Callable[[], ApiError] = instance_not_found
+) -> SimInstance:
+    """The instance named by DBInstanceId, if the caller's key may see it; else the action's
+    ``not_found`` error."""
     instance_id = call.params.get("DBInstanceId", "")
     if not instance_id:
         raise missing_parameter("DBInstanceId")
     instance = call.fleet.instances.get(instance_id)
     # Another account's instance is simply not there for this key.
     if instance is None or not call.can_see(instance_id):
-        raise instance_not_found()
+        raise not_found()
     return instance
 
 
@@ -38,7 +42,7 @@ def page_number(params: Mapping[str, str]) -> int:
     text = params.get("PageNumber")
     if text is None:
         return 1
-    if not is_number(text) or not 0 < int(text) <= _MAX_INT:
+    if not is_number(text) or not 0 < int(text) <= MAX_INT32:
         raise page_number_error()
     return int(text)
 
@@ -59,12 +63,17 @@ def bounded_int(params: Mapping[str, str], name: str, default: int, error: ApiEr
     return int(text)
 
 
-def time_param(params: Mapping[str, str], name: str) -> float | None:
-    """A ``yyyy-MM-ddTHH:mmZ`` parameter as epoch seconds, None when absent."""
+def time_param(
+    params: Mapping[str, str],
+    name: str,
+    parse: Callable[[str], float | None] = parse_minute,
+) -> float | None:
+    """A ``yyyy-MM-ddTHH:mmZ`` parameter (or another form ``parse`` reads) as epoch seconds,
+    None when absent."""
     text = params.get(name)
     if text is None:
         return None
-    value = parse_minute(text)
+    value = parse(text)
     if value is None:
         raise ApiError(400, f"Invalid{name}.Format", f"Specified {name} is not valid.")
     return value

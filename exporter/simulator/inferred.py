@@ -1,0 +1,40 @@
+"""How the simulator answers where the API reference only infers the real API's behaviour.
+
+Each default is the reference's best guess; each can be switched, so a client can be tested
+against the other reading too. Unlike :class:`Quirks` (documented departures, all on by
+default), these are guesses either way. Plain mutable record: tests change it while a client
+runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Inferred:
+    # DescribeBinlogFiles/DescribeLogBackupFiles TotalFileSize: the bytes of every file that
+    # matches the query (True) or only of this page's files (False). The docs do not say.
+    total_file_size_whole_result: bool = True
+    # DescribeBackupTasks: a finished job drops out of the default listing at once (0). More
+    # than 0: it stays listed this many seconds, BackupStatus Finished (or Failed). Asked for by
+    # BackupJobId, a finished job is listed either way, with its BackupId (documented).
+    finished_job_seconds: float = 0.0
+    # DescribeBackupPolicy answers the data and the log backup fields together whatever
+    # BackupPolicyMode says (False). True: DataBackupPolicy leaves the log fields out and
+    # LogBackupPolicy the data fields; with no mode, both.
+    policy_mode_filters: bool = False
+    # DescribeLocalAvailableRecoveryTime takes ``Region``, not ``RegionId``: a RegionId is
+    # ignored, as the gateway ignores parameters an action does not have (False), or refused
+    # with 400 InvalidParameter (True).
+    refuse_region_id: bool = False
+    # RecoveryEndTime: the end of the newest log file in backup storage (True), or of the
+    # newest closed one, uploaded or not (False).
+    recovery_end_completed_only: bool = True
+    # RecoveryBeginTime: the start of the oldest usable full backup (False), or its end (True).
+    recovery_begin_at_backup_end: bool = False
+    # SQL Server LogBackupFrequency. The reference documents "LogInterval" (every 30 minutes)
+    # and "otherwise the same as the data backup cycle" without that value; for 5-minute log
+    # backups it says nothing.
+    sqlserver_five_minute_frequency: str = "LogInterval"
+    sqlserver_data_cycle_frequency: str = ""
