@@ -10,6 +10,7 @@ recoverability duties, and pure functions over it. No I/O.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -45,31 +46,136 @@ class LogSummary:
     """FileSize of the files in backup storage, summed."""
 
 
+HOUR = 3600.0
+
+
+@dataclass
+class HourlyBytes:
+    """Bytes of log files by the hour their file ended: a sum that drops its oldest hours as
+    they leave the lookback. Eight bytes an hour, rather than a record per file."""
+
+    first_hour: int = 0
+    totals: array[int] = field(default_factory=lambda: array("q"))
+
+    def add(self, end: float, size: int) -> None:
+        hour = int(end // HOUR)
+        if not self.totals:
+            self.first_hour = hour
+        if hour < self.first_hour:  # folded out of order: rare, and bounded by the lookback
+            self.totals[0:0] = array("q", bytes(8 * (self.first_hour - hour)))
+            self.first_hour = hour
+        index = hour - self.first_hour
+        if index >= len(self.totals):
+            self.totals.extend(bytes(8 * (index + 1 - len(self.totals))))
+        self.totals[index] += size
+
+    def prune(self, cutoff: float) -> None:
+        """Drops the hours that end at or before ``cutoff``."""
+        drop = min(len(self.totals), int(cutoff // HOUR) - self.first_hour)
+        if drop > 0:
+            del self.totals[:drop]
+            self.first_hour += drop
+
+    def total(self) -> int:
+        return sum(self.totals)
+
+
 @dataclass
 class LogChain:
+    """The log backup files within the lookback, kept compact: a record only for each file a
+    later read may list again (it ends at or after ``folded_until``, or is still uploading);
+    the older ones folded into the time they cover, their newest end and their bytes. The
+    log files of 10,000 instances over eight days are millions; their records would be
+    gigabytes."""
+
     files: dict[tuple[str, str, float, float], LogFile] = field(default_factory=dict)
+    folded_until: float | None = None
+    """Files ending before this are in the fields below; when listed again, they are ignored."""
+    coverage: list[tuple[float, float]] = field(default_factory=list)
+    """The times the folded files cover: disjoint intervals, in order."""
+    folded_newest_end: float | None = None
+    folded_bytes: HourlyBytes = field(default_factory=HourlyBytes)
     watermark: float | None = None
     """End of the last fully successful read (epoch seconds)."""
     summary: LogSummary | None = None
 
-    def merge(self, files: Iterable[LogFile], cutoff: float) -> None:
+    def merge(self, files: Iterable[LogFile], cutoff: float, latest: float) -> int:
         """Folds in files that end at or after ``cutoff``; a file read again replaces the
-        stored one (its upload may have completed since)."""
+        stored one (its upload may have completed since). Files ending after ``latest`` (in
+        the future) cannot be true: they are left out and counted (returned)."""
+        implausible = 0
         for file in files:
-            if file.end >= cutoff:
+            if file.end > latest:
+                implausible += 1
+            elif file.end >= cutoff and (
+                self.folded_until is None or file.end >= self.folded_until
+            ):
                 self.files[file.key] = file
+        return implausible
+
+    def fold(self, horizon: float, tolerance: float) -> None:
+        """Folds the stored files that no later read will list (those in backup storage that
+        end before ``horizon``) into the coverage, the newest end and the bytes."""
+        done = [f for f in self.files.values() if f.completed and f.end < horizon]
+        for file in sorted(done, key=lambda f: (f.begin, f.end)):
+            del self.files[file.key]
+            self.coverage = add_interval(self.coverage, file.begin, file.end, tolerance)
+            self.folded_bytes.add(file.end, file.size_bytes or 0)
+            if self.folded_newest_end is None or file.end > self.folded_newest_end:
+                self.folded_newest_end = file.end
+        if self.folded_until is None or horizon > self.folded_until:
+            self.folded_until = horizon
 
     def prune(self, cutoff: float) -> None:
         for key in [key for key, file in self.files.items() if file.end < cutoff]:
             del self.files[key]
+        self.coverage = [(begin, end) for begin, end in self.coverage if end >= cutoff]
+        self.folded_bytes.prune(cutoff)
 
     def oldest_uploading_begin(self) -> float | None:
         """Where a read must start to see whether the files still uploading are done."""
         return min((f.begin for f in self.files.values() if not f.completed), default=None)
 
+    def summarize(self, tolerance: float) -> LogSummary:
+        folded = LogSummary(
+            newest_end=self.folded_newest_end,
+            gap_seconds=0.0,
+            uploading=0,
+            oldest_uploading_end=None,
+            stored_bytes=self.folded_bytes.total(),
+        )
+        return summarize_log_chain(self.files.values(), tolerance, self.coverage, folded)
 
-def summarize_log_chain(files: Iterable[LogFile], tolerance: float) -> LogSummary:
-    """The chain's newest stored end, its gaps, its uploads and its bytes.
+
+def add_interval(
+    intervals: list[tuple[float, float]], begin: float, end: float, tolerance: float
+) -> list[tuple[float, float]]:
+    """``intervals`` (disjoint, in order) with [begin, end] added; intervals closer than
+    ``tolerance`` join. Files are folded in time order, so this is nearly always an append."""
+    if intervals and begin >= intervals[-1][0]:
+        last_begin, last_end = intervals[-1]
+        if begin <= last_end + tolerance:
+            intervals[-1] = (last_begin, max(last_end, end))
+        else:
+            intervals.append((begin, end))
+        return intervals
+    merged: list[tuple[float, float]] = []
+    for b, e in sorted([*intervals, (begin, end)]):
+        if merged and b <= merged[-1][1] + tolerance:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((b, e))
+    return merged
+
+
+def summarize_log_chain(
+    files: Iterable[LogFile],
+    tolerance: float,
+    coverage: Iterable[tuple[float, float]] = (),
+    folded: LogSummary | None = None,
+) -> LogSummary:
+    """The chain's newest stored end, its gaps, its uploads and its bytes: of ``files``, plus
+    what was folded before (``coverage``, and ``folded``'s newest end and bytes).
 
     Coverage is the union of [LogBeginTime, LogEndTime] over the files of every node: a time
     that any node's backed-up log covers can be restored to, whichever node was primary then
@@ -77,21 +183,26 @@ def summarize_log_chain(files: Iterable[LogFile], tolerance: float) -> LogSummar
     they are reported as uploading, not as a gap. ``tolerance``: how far apart two files may
     be and still be contiguous (SQL Server lists whole minutes).
     """
-    ordered = sorted(files, key=lambda f: (f.begin, f.end))
+    files = list(files)
+    spans = sorted([*coverage, *((f.begin, f.end) for f in files)])
     gap = 0.0
     reach: float | None = None
-    for file in ordered:
-        if reach is not None and file.begin > reach + tolerance:
-            gap += file.begin - reach
-        reach = file.end if reach is None else max(reach, file.end)
-    stored = [f for f in ordered if f.completed]
-    uploading = [f for f in ordered if not f.completed]
+    for begin, end in spans:
+        if reach is not None and begin > reach + tolerance:
+            gap += begin - reach
+        reach = end if reach is None else max(reach, end)
+    stored = [f for f in files if f.completed]
+    uploading = [f for f in files if not f.completed]
+    ends = [f.end for f in stored]
+    if folded is not None and folded.newest_end is not None:
+        ends.append(folded.newest_end)
     return LogSummary(
-        newest_end=max((f.end for f in stored), default=None),
+        newest_end=max(ends, default=None),
         gap_seconds=gap,
         uploading=len(uploading),
         oldest_uploading_end=min((f.end for f in uploading), default=None),
-        stored_bytes=sum(f.size_bytes or 0 for f in stored),
+        stored_bytes=sum(f.size_bytes or 0 for f in stored)
+        + (folded.stored_bytes if folded is not None else 0),
     )
 
 

@@ -224,3 +224,39 @@ async def test_each_duty_switched_off_makes_no_call_and_no_series() -> None:
             assert not samples.get(metric), key_name
             others = {a for k, (a, _) in off.items() if k != key_name}
             assert others <= actions, key_name  # the others still run
+
+
+async def test_days_of_log_polling_keep_a_few_records_and_the_truth() -> None:
+    """A busy PostgreSQL instance lists hundreds of WAL files a day on each node: the exporter
+    keeps a record only of those a later read may list again, and still reports the newest
+    stored end, the gaps and the bytes (to the hour) of the whole lookback."""
+    holder: dict[str, str] = {}
+
+    def prepare(fleet: Fleet, faults: Faults) -> None:
+        iid = fleet.add_instance(engine="PostgreSQL").instance_id
+        fleet.set_log_backup(iid, True)
+        fleet.add_log_gap(iid, NOW - 3 * DAY, NOW - 3 * DAY + 11 * MINUTE)
+        holder["iid"] = iid
+
+    async with running(instances=0, prepare=prepare, **FAST) as h:
+        iid = holder["iid"]
+        for _ in range(2 * 24):
+            await h.advance(HOUR)
+        samples = await h.scrape()
+        state = h.exporter.state.instances[iid]
+        (last, *_) = reversed(calls(h, iid, BINLOGS))
+        now = last.clock
+        lookback = now - 8 * DAY
+        listed = h.fleet.log_files(iid, lookback, now, now)
+        assert len(listed) > 1000
+        assert len(state.log_chain.files) < 60
+        assert one(samples, "aliyun_rds_log_backup_last_end_timestamp_seconds", iid) == (
+            h.fleet.newest_completed_log_end(iid, now)
+        )
+        gaps = h.fleet.log_gaps(iid, lookback, now)
+        assert one(samples, "aliyun_rds_log_backup_gap_seconds", iid) == sum(
+            end - start for start, end in gaps
+        )
+        stored = sum(f.size for f in listed if f.completed(now) and f.end >= lookback)
+        reported = one(samples, "aliyun_rds_log_backup_stored_bytes", iid)
+        assert reported is not None and stored <= reported <= stored * 1.01

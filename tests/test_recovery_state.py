@@ -4,6 +4,8 @@ the answers' parsers, and what SQL Server's backup policy really says about its 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.aliyun.models import ResponseShapeError, parse_backup_policy
 from exporter.aliyun.recovery import (
@@ -19,6 +21,7 @@ from exporter.recovery_state import LogChain, summarize_jobs, summarize_log_chai
 T0 = 1_764_331_200.0
 MINUTE = 60.0
 HOUR = 3600.0
+DAY = 86400.0
 
 
 def file(begin: float, end: float, host: str = "1", completed: bool = True) -> LogFile:
@@ -66,12 +69,85 @@ def test_files_still_uploading_are_counted_apart() -> None:
 
 def test_a_file_read_again_replaces_the_one_kept() -> None:
     chain = LogChain()
-    chain.merge([file(T0, T0 + HOUR, completed=False)], cutoff=T0 - HOUR)
+    chain.merge([file(T0, T0 + HOUR, completed=False)], cutoff=T0 - HOUR, latest=T0 + DAY)
     assert chain.oldest_uploading_begin() == T0
-    chain.merge([file(T0, T0 + HOUR, completed=True)], cutoff=T0 - HOUR)
+    chain.merge([file(T0, T0 + HOUR, completed=True)], cutoff=T0 - HOUR, latest=T0 + DAY)
     assert len(chain.files) == 1 and chain.oldest_uploading_begin() is None
     chain.prune(T0 + 2 * HOUR)
     assert not chain.files
+
+
+def test_files_dated_in_the_future_are_left_out_and_counted() -> None:
+    chain = LogChain()
+    left_out = chain.merge(
+        [file(T0, T0 + HOUR), file(T0 + 900 * DAY, T0 + 901 * DAY)], cutoff=T0, latest=T0 + DAY
+    )
+    assert left_out == 1
+    assert chain.summarize(1.0).newest_end == T0 + HOUR
+
+
+def test_a_folded_file_listed_again_is_not_counted_twice() -> None:
+    chain = LogChain()
+    files = [file(T0 + n * HOUR, T0 + (n + 1) * HOUR) for n in range(6)]
+    chain.merge(files, cutoff=T0, latest=T0 + DAY)
+    chain.fold(T0 + 4 * HOUR, 1.0)
+    assert len(chain.files) == 3  # the three that end at or after the horizon
+    chain.merge(files, cutoff=T0, latest=T0 + DAY)  # an overlapping read lists them all again
+    summary = chain.summarize(1.0)
+    assert summary.stored_bytes == 6000 and summary.gap_seconds == 0
+    assert summary.newest_end == T0 + 6 * HOUR
+
+
+def test_files_still_uploading_are_never_folded() -> None:
+    chain = LogChain()
+    chain.merge([file(T0, T0 + HOUR, completed=False)], cutoff=T0, latest=T0 + DAY)
+    chain.fold(T0 + 5 * HOUR, 1.0)
+    assert chain.oldest_uploading_begin() == T0
+    assert chain.summarize(1.0).uploading == 1
+
+
+def test_bytes_leave_with_their_hour() -> None:
+    chain = LogChain()
+    files = [file(T0 + n * HOUR, T0 + (n + 1) * HOUR - 1) for n in range(4)]
+    chain.merge(files, cutoff=T0, latest=T0 + DAY)
+    chain.fold(T0 + DAY, 1.0)
+    assert chain.summarize(1.0).stored_bytes == 4000
+    chain.prune(T0 + 2 * HOUR)  # the first two files ended before it
+    assert chain.summarize(1.0).stored_bytes == 2000
+    assert chain.summarize(1.0).gap_seconds == 0
+
+
+spans = st.lists(
+    st.tuples(
+        st.integers(0, 40 * 60),  # begin, in minutes after T0
+        st.integers(1, 120),  # length in minutes
+        st.sampled_from(["1", "2"]),  # host
+        st.booleans(),  # in backup storage
+        st.integers(0, 10**9),  # size
+    ),
+    max_size=40,
+)
+
+
+@given(spans, st.lists(st.integers(0, 45 * 60), max_size=6), st.sampled_from([1.0, MINUTE]))
+@settings(max_examples=300, deadline=None)
+def test_folding_never_changes_what_the_chain_says(
+    raw: list[tuple[int, int, str, bool, int]], horizons: list[int], tolerance: float
+) -> None:
+    """Kept whole, or folded at any horizons with every file listed again after each fold
+    (as overlapping reads do): the same newest end, gaps, uploads and bytes."""
+    unique = {(b, n, host): (done, size) for b, n, host, done, size in raw}  # one per name
+    files = [
+        LogFile(T0 + b * MINUTE, T0 + (b + n) * MINUTE, size, host, f"f{b}.{n}", done)
+        for (b, n, host), (done, size) in unique.items()
+    ]
+    whole = summarize_log_chain(files, tolerance)
+    chain = LogChain()
+    chain.merge(files, cutoff=T0, latest=T0 + 9 * DAY)
+    for horizon in sorted(horizons):
+        chain.fold(T0 + horizon * MINUTE, tolerance)
+        chain.merge(files, cutoff=T0, latest=T0 + 9 * DAY)
+    assert chain.summarize(tolerance) == whole
 
 
 def test_jobs_are_remembered_with_first_seen_and_last_progress() -> None:

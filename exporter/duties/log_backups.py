@@ -10,13 +10,17 @@ bytes) is summed up after each read (``exporter.recovery_state``).
 
 from __future__ import annotations
 
+import logging
+
 from exporter.aliyun.client import RdsClient
 from exporter.aliyun.recovery import DESCRIBE_BINLOG_FILES, DESCRIBE_LOG_BACKUP_FILES
 from exporter.config import format_duration
 from exporter.duties.base import Duty, DutyLoad
-from exporter.recovery_state import summarize_log_chain
 from exporter.schedule import MINUTE, first_poll_windows, floor_minute, plan_windows
-from exporter.state import READ_ONLY, DutyStatus, InstanceState
+from exporter.state import CLOCK_SKEW, READ_ONLY, DutyStatus, InstanceState
+
+IMPLAUSIBLE = "ImplausibleLogFiles"
+log = logging.getLogger(__name__)
 
 # Read again before the watermark: files that closed just before it, still being uploaded.
 LOG_OVERLAP = 3600.0
@@ -43,7 +47,7 @@ class LogBackupsDuty(Duty):
     def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
         return bool(state.collect_success) and now >= status.due
 
-    async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> None:
+    async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> str | None:
         target = state.target
         chain = state.log_chain
         sql_server = state.known_engine.lower() == "sqlserver"
@@ -57,17 +61,36 @@ class LogBackupsDuty(Duty):
             if uploading is not None:
                 start = max(floor_minute(cutoff), min(start, floor_minute(uploading)))
         start = min(start, end - MINUTE)
+        # SQL Server lists whole minutes: two files a minute apart are contiguous there.
+        tolerance = MINUTE if sql_server else 1.0
+        latest = now + CLOCK_SKEW
+        implausible = 0
         for window_start, window_end in plan_windows(start, end, self.polling.window):
             pages = client.iter_log_file_pages(
                 target.instance_id, target.region, window_start, window_end, sql_server=sql_server
             )
             async for page in pages:
-                chain.merge(page.items, cutoff)
+                implausible += chain.merge(page.items, cutoff, latest)
+            # What neither the next window nor a later read lists again: the next window lists
+            # files ending after its start; a later read starts an hour before this read's end,
+            # or at the oldest file still uploading.
+            horizon = min(window_end, end - LOG_OVERLAP)
+            uploading = chain.oldest_uploading_begin()
+            if uploading is not None:
+                horizon = min(horizon, floor_minute(uploading))
+            chain.fold(horizon, tolerance)
         chain.prune(cutoff)
         chain.watermark = end
-        # SQL Server lists whole minutes: two files a minute apart are contiguous there.
-        chain.summary = summarize_log_chain(chain.files.values(), MINUTE if sql_server else 1.0)
-        return None
+        chain.summary = chain.summarize(tolerance)
+        if not implausible:
+            return None
+        if status.error != IMPLAUSIBLE:  # once per change, as the poller logs failures
+            log.warning(
+                "instance %s: %d log backup file(s) dated in the future left out",
+                target.instance_id,
+                implausible,
+            )
+        return IMPLAUSIBLE
 
     def load(self, instances: int, rate_limit: float) -> DutyLoad:
         every = max(self.refresh, self.polling.interval)
