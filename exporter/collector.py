@@ -187,6 +187,8 @@ def render_instance(f: Families, instance: InstanceState) -> None:
     for name, value in target.labels.items():
         info.setdefault(name, value)
     f.add_info(m.INSTANCE_INFO, [], info)
+    if target.created_at is not None:
+        f.add(m.INSTANCE_CREATED, [iid], target.created_at)
     if instance.collect_success is not None:
         f.add(m.COLLECT_SUCCESS, [iid], 1.0 if instance.collect_success else 0.0)
     _render_policy(f, instance)

@@ -178,6 +178,12 @@ INSTANCE_INFO = MetricDef(
     (),
     feed=None,
 )
+INSTANCE_CREATED = MetricDef(
+    "instance_created_timestamp_seconds",
+    Kind.GAUGE,
+    "CreateTime of a discovered instance: no restorable window can start before it",
+    feed=DESCRIBE_DB_INSTANCES,
+)
 COLLECT_SUCCESS = MetricDef(
     "backup_collect_success",
     Kind.GAUGE,
@@ -253,7 +259,7 @@ RECOVERY_BROKEN = MetricDef(
     Kind.GAUGE,
     "1 while the API answers that point-in-time recovery is broken, with its code as reason "
     "(LogBackupNotEnabled, InvalidBinlog.NotFound, InvalidBackup.NotFound); absent while it "
-    "works or could not be asked",
+    "works, and once asking has failed for two refreshes",
     ("instance_id", "reason"),
     feed=DESCRIBE_LOCAL_RECOVERY_TIME,
 )
@@ -349,6 +355,7 @@ INSTANCE_METRICS: tuple[MetricDef, ...] = (
     SKIPPED_RECORDS,
     SNAPSHOT_CHAIN,
     INSTANCE_INFO,
+    INSTANCE_CREATED,
     COLLECT_SUCCESS,
     COLLECT_LAST_SUCCESS,
     POLICY_INTERVAL,
@@ -466,6 +473,14 @@ SHARDS = MetricDef(
     (),
     feed=None,
 )
+DUTY_REFRESH = MetricDef(
+    "exporter_refresh_seconds",
+    Kind.GAUGE,
+    "How often each duty reads each instance (polling.interval, or its refresh if longer); "
+    "absent when switched off. Alert rules add it to their limits on ages",
+    ("duty",),
+    feed=None,
+)
 SELF_METRICS: tuple[MetricDef, ...] = (
     API_REQUESTS,
     API_REQUEST_DURATION,
@@ -474,6 +489,7 @@ SELF_METRICS: tuple[MetricDef, ...] = (
     COLLECT_DURATION,
     SHARD_INDEX,
     SHARDS,
+    DUTY_REFRESH,
 )
 
 

@@ -138,7 +138,10 @@ class Poller:
     async def poll(self, state: InstanceState, duties: Sequence[Duty]) -> Outcome:
         """One poll slot: each of ``duties`` that applies and is due, in order."""
         for duty in duties:
-            due = duty.is_due(state, state.duty(duty.name), self._clock.monotonic())
+            status = state.duty(duty.name)
+            if duty.expired(status, self._clock.monotonic()):
+                duty.forget(state)
+            due = duty.is_due(state, status, self._clock.monotonic())
             if due and duty.applies_to(state) and await self.run_duty(duty, state) is Outcome.GONE:
                 return Outcome.GONE
         state.polled = all(
@@ -169,6 +172,8 @@ class Poller:
         duty.finish(state, failure, now - started)
         status.error = code
         status.ran = True
+        if failure is None:
+            status.succeeded = now
         status.due = duty.next_due(failure, now)
         return Outcome.FAILED if failure is not None else Outcome.DONE
 

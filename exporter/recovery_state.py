@@ -22,6 +22,10 @@ RECOVERY_BROKEN_CODES = frozenset(
 )
 
 
+# DescribeBackupTasks lists a job as Finished for a while after it ends (inferred).
+FINISHED = "Finished"
+
+
 @dataclass(frozen=True)
 class RecoveryStatus:
     """The last answer of DescribeLocalAvailableRecoveryTime: a window, or why there is none."""
@@ -66,7 +70,7 @@ class HourlyBytes:
             self.first_hour = hour
         index = hour - self.first_hour
         if index >= len(self.totals):
-            self.totals.extend(bytes(8 * (index + 1 - len(self.totals))))
+            self.totals.extend(array("q", bytes(8 * (index + 1 - len(self.totals)))))
         self.totals[index] += size
 
     def prune(self, cutoff: float) -> None:
@@ -83,14 +87,15 @@ class HourlyBytes:
 @dataclass
 class LogChain:
     """The log backup files within the lookback, kept compact: a record only for each file a
-    later read may list again (it ends at or after ``folded_until``, or is still uploading);
-    the older ones folded into the time they cover, their newest end and their bytes. The
-    log files of 10,000 instances over eight days are millions; their records would be
-    gigabytes."""
+    later read may list again (it ends at or after ``folded_until``, or is still uploading:
+    reads start at the oldest of those to see them complete); the older ones folded into the
+    time they cover, their newest end and their bytes. The log files of 10,000 instances over
+    eight days are millions; their records would be gigabytes."""
 
     files: dict[tuple[str, str, float, float], LogFile] = field(default_factory=dict)
     folded_until: float | None = None
-    """Files ending before this are in the fields below; when listed again, they are ignored."""
+    """Files in backup storage ending before this are in the fields below; listed again,
+    they are ignored."""
     coverage: list[tuple[float, float]] = field(default_factory=list)
     """The times the folded files cover: disjoint intervals, in order."""
     folded_newest_end: float | None = None
@@ -99,19 +104,36 @@ class LogChain:
     """End of the last fully successful read (epoch seconds)."""
     summary: LogSummary | None = None
 
-    def merge(self, files: Iterable[LogFile], cutoff: float, latest: float) -> int:
-        """Folds in files that end at or after ``cutoff``; a file read again replaces the
-        stored one (its upload may have completed since). Files ending after ``latest`` (in
-        the future) cannot be true: they are left out and counted (returned)."""
+    def merge(
+        self,
+        files: Iterable[LogFile],
+        cutoff: float,
+        latest: float,
+        listed: set[tuple[str, str, float, float]] | None = None,
+    ) -> int:
+        """Takes in files that end at or after ``cutoff``; a file read again replaces its
+        record (its upload may have completed since), one already folded is left alone.
+        Files ending after ``latest`` (in the future) cannot be true: they are left out and
+        counted (returned). The keys of the files taken go into ``listed``."""
         implausible = 0
         for file in files:
+            key = file.key
             if file.end > latest:
                 implausible += 1
             elif file.end >= cutoff and (
-                self.folded_until is None or file.end >= self.folded_until
+                key in self.files or self.folded_until is None or file.end >= self.folded_until
             ):
-                self.files[file.key] = file
+                self.files[key] = file
+                if listed is not None:
+                    listed.add(key)
         return implausible
+
+    def uploading_keys(self) -> set[tuple[str, str, float, float]]:
+        return {key for key, file in self.files.items() if not file.completed}
+
+    def drop(self, keys: Iterable[tuple[str, str, float, float]]) -> None:
+        for key in keys:
+            self.files.pop(key, None)
 
     def fold(self, horizon: float, tolerance: float) -> None:
         """Folds the stored files that no later read will list (those in backup storage that
@@ -239,10 +261,13 @@ def track_jobs(
     previous_listing: float | None,
 ) -> tuple[dict[str, RunningJob], list[RunningJob]]:
     """The jobs now running, with when each was first seen and its progress last moved, and
-    the jobs that are no longer listed (finished, or failed and gone)."""
+    the jobs that are no longer running (listed as Finished, no longer listed, or failed and
+    gone)."""
     running: dict[str, RunningJob] = {}
     for job in listed:
         before = known.get(job.job_id)
+        if job.status == FINISHED:
+            continue  # if it was running, it is gone below; if not, it ended unseen
         if before is None:
             running[job.job_id] = RunningJob(
                 job.job_id, now, job.progress, now, job.status, job.mode, previous_listing

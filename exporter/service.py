@@ -29,7 +29,7 @@ from exporter.clock import Clock, SystemClock
 from exporter.collector import BackupCollector
 from exporter.config import Config, format_duration
 from exporter.discovery import DiscoveryLoop, discovery_line, merge_targets
-from exporter.duties import disabled_lines, duties_for
+from exporter.duties import disabled_lines, duties_for, switched_off
 from exporter.exposition import FleetExposition
 from exporter.poller import Poller, plan_load
 from exporter.sharding import Shard
@@ -194,10 +194,17 @@ class Exporter:
         providers = self._credentials()
         await _warm_up(providers.values())
         clients = self._make_clients(self._session, providers)
-        duties = duties_for(self.config.polling, self.clock, self.telemetry)
+        polling = self.config.polling
+        duties = duties_for(polling, self.clock, self.telemetry)
         for duty in duties:
             for action in duty.actions:
                 self.telemetry.expect_action(action)
+        self.telemetry.set_refreshes(
+            {duty.name: max(duty.refresh, polling.interval) for duty in duties}
+        )
+        for duty in switched_off(polling, self.clock):
+            for state in self.state.instances.values():
+                duty.forget(state)  # a reload switched it off: its series go
         self._poller = Poller(
             self.state,
             clients,

@@ -138,6 +138,8 @@ class DutyStatus:
     """It finished once, successfully or not."""
     error: str | None = None
     """The code of its last failure; None after a success. Errors are logged once per change."""
+    succeeded: float | None = None
+    """Monotonic time of its last run that did not fail."""
 
 
 @dataclass
@@ -159,6 +161,9 @@ class InstanceState:
     snapshot_chain_bytes: int | None = None
     engine: str = ""
     engine_version: str = ""
+    sql_server_by_answer: bool | None = None
+    """With no engine known (a static instance without backups in the lookback): whether
+    DescribeLocalAvailableRecoveryTime said it is SQL Server (IncorrectDBInstanceEngine)."""
     polled: bool = False
     """True once a poll finished, successfully or not (readiness)."""
     collect_success: bool | None = None
@@ -185,6 +190,14 @@ class InstanceState:
     def known_engine(self) -> str:
         """The engine, from its backups or from discovery; "" until one of them said."""
         return self.engine or self.target.engine
+
+    @property
+    def is_sql_server(self) -> bool | None:
+        """From its engine, else from the API's answers; None while neither says."""
+        engine = self.known_engine
+        if engine:
+            return engine.lower() == "sqlserver"
+        return self.sql_server_by_answer
 
     def duty(self, name: str) -> DutyStatus:
         """The status of a duty, created at its first run."""

@@ -37,6 +37,7 @@ class Telemetry:
         shard = shard or Shard()
         Gauge(**spec(m.SHARD_INDEX)).set(shard.index)
         Gauge(**spec(m.SHARDS)).set(shard.total)
+        self.duty_refresh = Gauge(**spec(m.DUTY_REFRESH))
         # Series exist at zero from the start, so rate() and increase() see the first event.
         self.expect_action(DESCRIBE_BACKUPS)
 
@@ -45,6 +46,13 @@ class Telemetry:
         self.reload_success.set(1 if success else 0)
         if success:
             self.reload_timestamp.set(when)
+
+    def set_refreshes(self, refreshes: dict[str, float]) -> None:
+        """How often each enabled duty reads an instance (by duty name); a reload replaces
+        them, and a duty switched off loses its series."""
+        self.duty_refresh.clear()
+        for duty, seconds in sorted(refreshes.items()):
+            self.duty_refresh.labels(duty).set(seconds)
 
     def expect_action(self, action: str) -> None:
         """Creates the action's ``OK`` and latency series at zero, before its first call."""

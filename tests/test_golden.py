@@ -173,6 +173,7 @@ def retiring() -> InstanceState:
             engine_version="16.0",
             instance_type="Primary",
             retiring=True,
+            created_at=NOW - 400 * DAY,
         ),
         summaries={
             "FullBackup": TypeSummary(
@@ -283,6 +284,8 @@ async def exporter_serving(state: FleetState) -> AsyncIterator[str]:
     telemetry.observe("DescribeBackupPolicy", "OK", 0.3)
     telemetry.observe("DescribeDBInstances", "InternalError", 12.0)
     telemetry.observe_poll("rm-golden0primary", 1.5)
+    # The backups every poll; the policy on its own, longer refresh; the others switched off.
+    telemetry.set_refreshes({"backups": 300.0, "policy": 21600.0})
     runner = web.AppRunner(exporter.app)
     await runner.setup()
     try:

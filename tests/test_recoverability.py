@@ -5,11 +5,25 @@ and no action ever called on an engine that lacks it."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+from dataclasses import replace
 from typing import Any
 
-from exporter.simulator import Faults, Fleet
+import aiohttp
+import pytest
+
+from exporter.aliyun.client import RdsClient
+from exporter.aliyun.credentials import Credentials, StaticCredentialsProvider
+from exporter.aliyun.limiter import RequestLimiter
+from exporter.aliyun.models import parse_time
+from exporter.config import PollingConfig
+from exporter.duties import log_backups
+from exporter.serving import reload_from
+from exporter.simulator import FORBIDDEN_RAM, Faults, Fleet, SimulatedRds
+from exporter.state import InstanceState, Target
 from tests.harness import DAY, INTERVAL, Harness, Samples, key, running, success_key
-from tests.helpers import NOW
+from tests.helpers import KEY_ID, NOW, SECRET, InstantClock
 
 HOUR = 3600.0
 MINUTE = 60.0
@@ -260,3 +274,162 @@ async def test_days_of_log_polling_keep_a_few_records_and_the_truth() -> None:
         stored = sum(f.size for f in listed if f.completed(now) and f.end >= lookback)
         reported = one(samples, "aliyun_rds_log_backup_stored_bytes", iid)
         assert reported is not None and stored <= reported <= stored * 1.01
+
+
+async def test_a_duty_failing_for_long_withdraws_its_growing_figures() -> None:
+    """DescribeBackupTasks denied after a first listing: the job may have finished since, so
+    "running for N hours" must not keep growing; two refreshes and a poll later it is gone."""
+    holder: dict[str, str] = {}
+
+    def prepare(fleet: Fleet, faults: Faults) -> None:
+        iid = fleet.add_instance(engine="MySQL").instance_id
+        fleet.set_log_backup(iid, True)
+        fleet.stick_backup(iid, NOW - HOUR, 42)
+        holder["iid"] = iid
+
+    async with running(instances=0, prepare=prepare, **FAST) as h:
+        iid = holder["iid"]
+        assert one(await h.scrape(), "aliyun_rds_backup_running_jobs", iid) == 1
+        h.sim.faults.for_action(TASKS).forced_error = FORBIDDEN_RAM
+        await h.advance(2 * INTERVAL)  # failing, not yet for long: still shown
+        assert one(await h.scrape(), "aliyun_rds_backup_running_job_seconds", iid) is not None
+        await h.advance(2 * INTERVAL)
+        samples = await h.scrape()
+        for name in ("aliyun_rds_backup_running_jobs", "aliyun_rds_backup_running_job_seconds"):
+            assert one(samples, name, iid) is None, name
+        # The other duties carry on: the restorable window is still there.
+        assert one(samples, "aliyun_rds_recovery_point_lag_seconds", iid) is not None
+        h.sim.faults.for_action(TASKS).forced_error = None
+        await h.advance(INTERVAL)
+        assert one(await h.scrape(), "aliyun_rds_backup_running_jobs", iid) == 1
+
+
+async def test_a_reload_that_switches_duties_off_removes_their_series() -> None:
+    async with running(instances=2, **FAST) as h:
+        before = await h.scrape()
+        assert before.get("aliyun_rds_backup_running_jobs")
+        assert before.get("aliyun_rds_log_backup_gap_seconds")
+        assert before.get("aliyun_rds_recovery_point_lag_seconds") or before.get(
+            "aliyun_rds_recovery_broken"
+        )
+        assert {dict(k)["duty"] for k in before["aliyun_rds_exporter_refresh_seconds"]} == {
+            "backups",
+            "policy",
+            "backup_tasks",
+            "log_backups",
+            "recovery_window",
+        }
+        config = h.exporter.config
+        off = replace(
+            config.polling,
+            recovery_window_refresh=0.0,
+            log_backup_refresh=0.0,
+            backup_tasks_refresh=0.0,
+        )
+        assert await reload_from(h.exporter, lambda: replace(config, polling=off))
+        await h.advance(1.0)
+        after = await h.scrape()
+        for name in (
+            "aliyun_rds_backup_running_jobs",
+            "aliyun_rds_log_backup_last_end_age_seconds",
+            "aliyun_rds_log_backup_gap_seconds",
+            "aliyun_rds_recovery_point_lag_seconds",
+            "aliyun_rds_recovery_broken",
+        ):
+            assert not after.get(name), name
+        assert {dict(k)["duty"] for k in after["aliyun_rds_exporter_refresh_seconds"]} == {
+            "backups",
+            "policy",
+        }
+
+
+async def test_a_job_listed_as_finished_is_no_longer_running_and_is_read_back() -> None:
+    """Some regions keep a finished job listed for a while, BackupStatus Finished (inferred)."""
+    holder: dict[str, str] = {}
+
+    def prepare(fleet: Fleet, faults: Faults) -> None:
+        iid = fleet.add_instance(engine="MySQL").instance_id
+        fleet.stop_backups(iid, after=NOW - 2 * DAY)
+        holder["iid"] = iid
+
+    async with running(instances=0, prepare=prepare, **FAST) as h:
+        iid = holder["iid"]
+        h.sim.inferred.finished_job_seconds = 3 * HOUR
+        assert one(await h.scrape(), "aliyun_rds_backup_running_jobs", iid) == 0
+        # A backup starts after the first listing, and runs longer than the polls' overlap.
+        started = h.clock.time() + 60
+        h.fleet.stick_backup(iid, started, 10)
+        await h.advance(INTERVAL)
+        assert one(await h.scrape(), "aliyun_rds_backup_running_jobs", iid) == 1
+        await h.advance(30 * HOUR)
+        end = h.clock.time() - MINUTE
+        h.fleet.unstick_backup(iid, end)
+        h.sim.clear_requests()
+        await h.advance(2 * INTERVAL)
+        after = await h.scrape()
+        assert one(after, "aliyun_rds_backup_running_jobs", iid) == 0
+        assert after["aliyun_rds_backup_last_success_timestamp_seconds"][success_key(iid)] == end
+        # The read-back starts where the job could have started (after the listing before it
+        # was first seen), not at the start of the lookback.
+        reads = [r for r in h.sim.requests if r.action == "DescribeBackups"]
+        earliest = min(parse_time(r.params["StartTime"]) or 0.0 for r in reads)
+        assert started - INTERVAL - DAY <= earliest <= started
+
+
+async def test_an_instance_of_unknown_engine_still_gets_its_recoverability_read() -> None:
+    """A static instance without a backup in the lookback: no engine is known, which is
+    exactly when point-in-time recovery may be broken."""
+    holder: dict[str, str] = {}
+
+    def prepare(fleet: Fleet, faults: Faults) -> None:
+        for engine in ("MySQL", "SQLServer"):
+            iid = fleet.add_instance(engine=engine).instance_id
+            fleet.stop_backups(iid, after=NOW - 30 * DAY)
+            fleet.set_log_backup(iid, False)
+            holder[engine] = iid
+
+    async with running(instances=0, prepare=prepare, **FAST) as h:
+        await h.advance(2 * INTERVAL)
+        samples = await h.scrape()
+        mysql, sqlserver = holder["MySQL"], holder["SQLServer"]
+        assert h.exporter.state.instances[mysql].known_engine == ""
+        broken = samples.get("aliyun_rds_recovery_broken", {})
+        assert {dict(k)["instance_id"] for k in broken} == {mysql}
+        assert calls(h, sqlserver, SQLSERVER_LOGS) and not calls(h, sqlserver, BINLOGS)
+        assert calls(h, mysql, BINLOGS) and not calls(h, mysql, SQLSERVER_LOGS)
+        # SQL Server was asked for its window once, to learn that it is SQL Server.
+        assert len(calls(h, sqlserver, RECOVERY)) == 1
+
+
+async def test_catch_up_reads_of_the_log_files_run_a_bounded_number_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cold start reads eight days of log files for every instance; each read holds a
+    window's files until it folds them, so only so many run at once (here one). The duty
+    against the simulator over loopback, on an instant clock."""
+    monkeypatch.setattr(log_backups, "CATCH_UP_READS", 1)
+    clock = InstantClock()
+    fleet = Fleet.generate(seed=11, instances=4, now=NOW, readonly_fraction=0.0)
+    sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock.time)
+    polling = PollingConfig(INTERVAL, 8 * DAY, DAY, DAY - INTERVAL, log_backup_refresh=900.0)
+    duty = log_backups.LogBackupsDuty(polling, clock)
+    async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
+        client = RdsClient(
+            session,
+            StaticCredentialsProvider(Credentials(KEY_ID, SECRET)),
+            RequestLimiter(1000, 8, clock),
+            clock,
+            endpoint=url,
+            rng=random.Random(1),
+        )
+        states = []
+        for iid, instance in fleet.instances.items():
+            state = InstanceState(target=Target(iid, instance.region_id))
+            state.engine = instance.engine
+            states.append(state)
+        await asyncio.gather(*(duty.run(client, s, s.duty(duty.name)) for s in states))
+    order = [r.instance_id for r in sim.requests]
+    assert len(order) >= 4 * 8
+    runs = [iid for n, iid in enumerate(order) if n == 0 or order[n - 1] != iid]
+    assert len(runs) == len(set(runs)) == 4  # one instance after the other, never interleaved
+    assert all(s.log_chain.summary is not None for s in states)

@@ -122,7 +122,7 @@ spans = st.lists(
         st.integers(0, 40 * 60),  # begin, in minutes after T0
         st.integers(1, 120),  # length in minutes
         st.sampled_from(["1", "2"]),  # host
-        st.booleans(),  # in backup storage
+        st.integers(0, 7),  # the read from which it is in backup storage (7: never)
         st.integers(0, 10**9),  # size
     ),
     max_size=40,
@@ -132,22 +132,26 @@ spans = st.lists(
 @given(spans, st.lists(st.integers(0, 45 * 60), max_size=6), st.sampled_from([1.0, MINUTE]))
 @settings(max_examples=300, deadline=None)
 def test_folding_never_changes_what_the_chain_says(
-    raw: list[tuple[int, int, str, bool, int]], horizons: list[int], tolerance: float
+    raw: list[tuple[int, int, str, int, int]], horizons: list[int], tolerance: float
 ) -> None:
-    """Kept whole, or folded at any horizons with every file listed again after each fold
-    (as overlapping reads do): the same newest end, gaps, uploads and bytes."""
+    """Kept whole, or folded at any horizons with every file listed again at each read (as
+    overlapping reads do) while uploads complete between reads: the same newest end, gaps,
+    uploads and bytes."""
     unique = {(b, n, host): (done, size) for b, n, host, done, size in raw}  # one per name
-    files = [
-        LogFile(T0 + b * MINUTE, T0 + (b + n) * MINUTE, size, host, f"f{b}.{n}", done)
-        for (b, n, host), (done, size) in unique.items()
-    ]
-    whole = summarize_log_chain(files, tolerance)
+
+    def listing(read: int) -> list[LogFile]:
+        return [
+            LogFile(T0 + b * MINUTE, T0 + (b + n) * MINUTE, size, host, f"f{b}.{n}", read >= done)
+            for (b, n, host), (done, size) in unique.items()
+        ]
+
     chain = LogChain()
-    chain.merge(files, cutoff=T0, latest=T0 + 9 * DAY)
-    for horizon in sorted(horizons):
+    reads = sorted(horizons)
+    for read, horizon in enumerate(reads):
+        chain.merge(listing(read), cutoff=T0, latest=T0 + 9 * DAY)
         chain.fold(T0 + horizon * MINUTE, tolerance)
-        chain.merge(files, cutoff=T0, latest=T0 + 9 * DAY)
-    assert chain.summarize(tolerance) == whole
+    chain.merge(listing(len(reads)), cutoff=T0, latest=T0 + 9 * DAY)
+    assert chain.summarize(tolerance) == summarize_log_chain(listing(len(reads)), tolerance)
 
 
 def test_jobs_are_remembered_with_first_seen_and_last_progress() -> None:

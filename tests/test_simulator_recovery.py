@@ -315,7 +315,7 @@ async def test_a_stuck_upload_stays_uploading(api: Api, fleet: Fleet, clock: Clo
     assert unstuck is not None and unstuck > clock.now - HOUR
 
 
-async def test_binlog_pages_split_the_result_and_page_past_the_end_like_describe_backups(
+async def test_binlog_pages_split_the_result_and_a_page_past_the_end_is_empty(
     api: Api, fleet: Fleet, sim: SimulatedRds
 ) -> None:
     iid = added(fleet, "PostgreSQL")
@@ -331,11 +331,18 @@ async def test_binlog_pages_split_the_result_and_page_past_the_end_like_describe
     assert [p.body["PageRecordCount"] for p in pages][:-1] == [30] * (len(pages) - 1)
     total = sum(i["FileSize"] for i in whole)
     assert all(p.body["TotalFileSize"] == total for p in pages)  # the whole result's
-    past = await api.binlogs(iid, NOW - DAY, NOW, PageSize="30", PageNumber=str(len(pages) + 1))
+    # The documented end of a listing: an empty page, whatever DescribeBackups' quirk says.
+    past_end = {"PageSize": "30", "PageNumber": str(len(pages) + 1)}
+    past = await api.binlogs(iid, NOW - DAY, NOW, **past_end)
+    assert items(past) == []
+    assert (past.body["PageRecordCount"], past.body["TotalRecordCount"]) == (0, len(whole))
+    assert past.body["PageNumber"] == len(pages) + 1
+    sim.inferred.log_page_past_end_error = True  # the other reading, as DescribeBackups does
+    past = await api.binlogs(iid, NOW - DAY, NOW, **past_end)
     assert (past.status, past.code) == (400, "InvalidPageNumbers.Malformed")
-    sim.quirks.page_past_end_error = False
-    past = await api.binlogs(iid, NOW - DAY, NOW, PageSize="30", PageNumber=str(len(pages) + 1))
-    assert items(past) == [] and past.body["TotalRecordCount"] == len(whole)
+    last = await api.binlogs(iid, NOW - DAY, NOW, PageSize="30", PageNumber=str(len(pages)))
+    assert items(last) == items(pages[-1])  # only a page past the end is refused
+    sim.inferred.log_page_past_end_error = False
     sim.inferred.total_file_size_whole_result = False
     first = await api.binlogs(iid, NOW - DAY, NOW, PageSize="30")
     assert first.body["TotalFileSize"] == sum(i["FileSize"] for i in items(first)) < total
@@ -356,7 +363,8 @@ async def test_binlog_pages_split_the_result_and_page_past_the_end_like_describe
         ({"PageSize": "1001"}, 400, "InvalidParameters.Format"),
         ({"PageNumber": "0"}, 400, "InvalidPageNumbers.Malformed"),
         ({"DBInstanceId": "rm-doesnotexist000"}, 404, "InvalidDBInstance.NotFound"),
-        ({"StartTime": None}, 400, "MissingStartTime"),
+        ({"StartTime": None}, 400, "ParameterAbsence"),
+        ({"EndTime": None}, 400, "ParameterAbsence"),
     ],
 )
 async def test_binlog_parameter_errors(
@@ -426,6 +434,31 @@ async def test_sql_server_log_backups_are_whole_minutes_without_names(
     fleet.set_policy(iid, dataclasses.replace(fleet.instance(iid).policy, log_interval_minutes=5))
     five = items(await api.sqlserver_logs(iid, NOW - HOUR, NOW, PageSize="100"))
     assert {span(i)[1] - span(i)[0] for i in five} == {5 * MINUTE}
+
+
+@pytest.mark.parametrize("absent", ["StartTime", "EndTime"])
+async def test_sql_server_log_backups_need_both_times(api: Api, fleet: Fleet, absent: str) -> None:
+    iid = added(fleet, "SQLServer")
+    times = {"StartTime": format_minute(NOW - HOUR), "EndTime": format_minute(NOW)}
+    del times[absent]
+    reply = await api.call("DescribeLogBackupFiles", DBInstanceId=iid, **times)
+    assert (reply.status, reply.code) == (400, "ParameterAbsence")
+
+
+async def test_sql_server_log_backups_past_the_last_page_are_an_empty_page(
+    api: Api, fleet: Fleet, sim: SimulatedRds
+) -> None:
+    iid = added(fleet, "SQLServer")
+    fleet.set_policy(iid, dataclasses.replace(fleet.instance(iid).policy, log_interval_minutes=5))
+    whole = items(await api.sqlserver_logs(iid, NOW - DAY, NOW, PageSize="1000"))
+    assert len(whole) > 30
+    after_last = str(-(-len(whole) // 30) + 1)
+    past = await api.sqlserver_logs(iid, NOW - DAY, NOW, PageSize="30", PageNumber=after_last)
+    assert items(past) == []
+    assert (past.body["PageRecordCount"], past.body["TotalRecordCount"]) == (0, len(whole))
+    sim.inferred.log_page_past_end_error = True
+    past = await api.sqlserver_logs(iid, NOW - DAY, NOW, PageSize="30", PageNumber=after_last)
+    assert (past.status, past.code) == (400, "InvalidPageNumbers.Malformed")
 
 
 async def test_sql_server_stuck_log_backups_are_not_listed(api: Api, fleet: Fleet) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "Outcome",
     "RecoveryWindowDuty",
     "duties_for",
+    "switched_off",
 ]
 
 
@@ -33,14 +34,22 @@ def duties_for(
 ) -> list[Duty]:
     """The duties the configuration enables, in the order they run at each poll."""
     duties: list[Duty] = [BackupsDuty(polling, clock, observer)]
-    switched = (
+    duties += [kind(polling, clock) for refresh, kind in _switchable(polling) if refresh > 0]
+    return duties
+
+
+def switched_off(polling: PollingConfig, clock: Clock) -> list[Duty]:
+    """The duties the configuration switches off (a refresh of 0)."""
+    return [kind(polling, clock) for refresh, kind in _switchable(polling) if refresh <= 0]
+
+
+def _switchable(polling: PollingConfig) -> tuple[tuple[float, type[Duty]], ...]:
+    return (
         (polling.policy_refresh, BackupPolicyDuty),
         (polling.backup_tasks_refresh, BackupTasksDuty),
         (polling.log_backup_refresh, LogBackupsDuty),
         (polling.recovery_window_refresh, RecoveryWindowDuty),
     )
-    duties += [kind(polling, clock) for refresh, kind in switched if refresh > 0]
-    return duties
 
 
 def disabled_lines(polling: PollingConfig) -> list[str]:

@@ -44,5 +44,8 @@ class BackupTasksDuty(Duty):
         state.jobs_listed = now
         return None
 
+    def forget(self, state: InstanceState) -> None:
+        state.jobs_summary = None  # the jobs stay: when each was first seen still holds
+
     def load(self, instances: int, rate_limit: float) -> DutyLoad:
         return self.refresh_load(instances, "running backups")

@@ -72,6 +72,20 @@ class Duty(ABC):
         """After each run that did not end with GONE, successful or not."""
         return None
 
+    def forget(self, state: InstanceState) -> None:
+        """Drops what it shows of the instance, so its series go: it was switched off, or its
+        reads have failed for so long that its figures would mislead (ages keep growing on
+        what may have changed since)."""
+        return None
+
+    def expired(self, status: DutyStatus, now: float) -> bool:
+        """At monotonic ``now``: its last success is older than two of its periods and a
+        poll, so what it read is no longer shown (see ``forget``)."""
+        if status.succeeded is None:
+            return False
+        every = max(self.refresh, self.polling.interval)
+        return now - status.succeeded > 2 * every + self.polling.interval
+
     @property
     def refresh(self) -> float:
         """Seconds between runs; 0: at every poll slot."""

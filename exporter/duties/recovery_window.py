@@ -2,6 +2,10 @@
 PostgreSQL, MariaDB). Its answers ``LogBackupNotEnabled``, ``InvalidBinlog.NotFound`` and
 ``InvalidBackup.NotFound`` are not failures to ask: they say point-in-time recovery is broken,
 and are kept as such (``aliyun_rds_recovery_broken``), apart from "we could not ask".
+
+With no engine known (a static instance without backups in the lookback, the very case where
+recovery may be broken), it asks anyway: SQL Server answers ``IncorrectDBInstanceEngine``, and
+that answer tells the log backups duty which action to call.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from exporter.state import READ_ONLY, DutyStatus, InstanceState
 log = logging.getLogger(__name__)
 
 ENGINES = frozenset({"mysql", "postgresql", "mariadb"})  # not SQL Server
+INCORRECT_ENGINE = "IncorrectDBInstanceEngine"
 
 
 class RecoveryWindowDuty(Duty):
@@ -31,7 +36,10 @@ class RecoveryWindowDuty(Duty):
         return self.polling.recovery_window_refresh
 
     def applies_to(self, state: InstanceState) -> bool:
-        return state.target.instance_type != READ_ONLY and state.known_engine.lower() in ENGINES
+        if state.target.instance_type == READ_ONLY:
+            return False
+        engine = state.known_engine.lower()
+        return engine in ENGINES if engine else state.sql_server_by_answer is not True
 
     def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
         # After a successful backups poll only: when that fails, this would too.
@@ -42,8 +50,17 @@ class RecoveryWindowDuty(Duty):
         try:
             window = await client.describe_recovery_window(target.instance_id, target.region)
         except ApiError as err:
+            if err.code == INCORRECT_ENGINE and not state.known_engine:
+                log.info(
+                    "instance %s: engine not known yet; %s says SQL Server",
+                    target.instance_id,
+                    self.action,
+                )
+                state.sql_server_by_answer = True
+                return None
             if err.code not in RECOVERY_BROKEN_CODES:
                 raise
+            state.sql_server_by_answer = False
             # An answer about the instance, not a failure of ours: the metric and the alert
             # carry it, the log notes the change.
             if state.recovery is None or state.recovery.broken != err.code:
@@ -54,10 +71,14 @@ class RecoveryWindowDuty(Duty):
                 )
             state.recovery = RecoveryStatus(broken=err.code)
             return None
+        state.sql_server_by_answer = False
         if state.recovery is not None and state.recovery.broken is not None:
             log.info("instance %s: point-in-time recovery works again", target.instance_id)
         state.recovery = RecoveryStatus(window=window)
         return None
+
+    def forget(self, state: InstanceState) -> None:
+        state.recovery = None
 
     def load(self, instances: int, rate_limit: float) -> DutyLoad:
         return self.refresh_load(instances, "restorable window")

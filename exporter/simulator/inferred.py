@@ -16,6 +16,11 @@ class Inferred:
     # DescribeBinlogFiles/DescribeLogBackupFiles TotalFileSize: the bytes of every file that
     # matches the query (True) or only of this page's files (False). The docs do not say.
     total_file_size_whole_result: bool = True
+    # DescribeBinlogFiles/DescribeLogBackupFiles asked for a page past the last one (page > 1):
+    # an empty page, with the same TotalRecordCount (False), or HTTP 400
+    # InvalidPageNumbers.Malformed, as DescribeBackups answers (True). The docs only say that
+    # clients stop on an empty page or once they have read TotalRecordCount files.
+    log_page_past_end_error: bool = False
     # DescribeBackupTasks: a finished job drops out of the default listing at once (0). More
     # than 0: it stays listed this many seconds, BackupStatus Finished (or Failed). Asked for by
     # BackupJobId, a finished job is listed either way, with its BackupId (documented).

@@ -44,6 +44,12 @@ class _Window:
     page_size: int
 
 
+def _parameter_absence(name: str) -> ApiError:
+    # The code both actions document for an absent required parameter (not the gateway's
+    # ``Missing<Name>``, which other actions answer); the message is ours.
+    return ApiError(400, "ParameterAbsence", f"The required parameter {name} is missing.")
+
+
 def _window(params: Mapping[str, str], parse: Callable[[str], float | None]) -> _Window:
     """The window and page asked for, in the order the API checks them."""
     if not params.get("DBInstanceId"):
@@ -51,9 +57,9 @@ def _window(params: Mapping[str, str], parse: Callable[[str], float | None]) -> 
     start = time_param(params, "StartTime", parse)
     end = time_param(params, "EndTime", parse)
     if start is None:
-        raise missing_parameter("StartTime")
+        raise _parameter_absence("StartTime")
     if end is None:
-        raise missing_parameter("EndTime")
+        raise _parameter_absence("EndTime")
     size_text = params.get("PageSize", str(DEFAULT_PAGE_SIZE))
     low, high = LOG_PAGE_SIZES
     if not is_number(size_text) or not low <= int(size_text) <= high:
@@ -78,7 +84,7 @@ def _log_instance(call: Call, engines: Collection[str]) -> SimInstance:
 
 def _page(call: Call, files: Sequence[SimLogFile], window: _Window) -> Sequence[SimLogFile]:
     page, size = window.page, window.page_size
-    if call.quirks.page_past_end_error and page > 1 and (page - 1) * size >= len(files):
+    if call.inferred.log_page_past_end_error and page > 1 and (page - 1) * size >= len(files):
         raise page_number_error()  # as DescribeBackups does
     chosen = list(files[(page - 1) * size : page * size])
     if call.shuffle_seed is not None:
