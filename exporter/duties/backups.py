@@ -84,7 +84,8 @@ class BackupsDuty(Duty):
                 target.instance_id, target.region, *window, page_size=polling.page_size
             )
             async for page in pages:
-                skipped, new = fold(state, page, cutoff, now)
+                # Judged at each answer: a slow poll lists backups that ended while it ran.
+                skipped, new = fold(state, page, cutoff, self.clock.time())
                 new_records += [(record, page.request_id) for record in new]
                 if skipped and window not in skipped_in:
                     skipped_in.append(window)

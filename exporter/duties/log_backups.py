@@ -92,7 +92,6 @@ class LogBackupsDuty(Duty):
         cutoff = now - self.polling.lookback
         # SQL Server lists whole minutes: two files a minute apart are contiguous there.
         tolerance = MINUTE if sql_server else 1.0
-        latest = now + CLOCK_SKEW
         implausible = 0
         was_uploading = chain.uploading_keys()
         listed: set[tuple[str, str, float, float]] = set()
@@ -101,6 +100,9 @@ class LogBackupsDuty(Duty):
                 target.instance_id, target.region, window_start, window_end, sql_server=sql_server
             )
             async for page in pages:
+                # A slow read (a cold start at scale) lists files that closed while it ran:
+                # "the future" is judged at each answer, not at the read's start.
+                latest = self.clock.time() + CLOCK_SKEW
                 implausible += chain.merge(page.items, cutoff, latest, listed)
             # Fold what neither the next window nor a later read lists as new: the next window
             # lists files ending after its start, a later read starts at most an hour before
