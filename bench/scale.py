@@ -98,7 +98,20 @@ class Scrapes:
         }
 
 
-def write_config(path: Path, endpoint: str, ids: list[str], args: argparse.Namespace) -> None:
+# The backup policy keeps its 6h default: read once per instance in a run.
+DUTY_REFRESHES = (
+    "recovery_window_refresh",
+    "log_backup_refresh",
+    "backup_tasks_refresh",
+    "cross_region_policy_refresh",
+    "cross_region_backup_refresh",
+    "backup_storage_refresh",
+)
+
+
+def write_config(
+    path: Path, endpoint: str, regions: dict[str, str], args: argparse.Namespace
+) -> None:
     lines = [
         "api:",
         f"  endpoint: {endpoint}",
@@ -112,15 +125,12 @@ def write_config(path: Path, endpoint: str, ids: list[str], args: argparse.Names
         f"  interval: {args.interval}s",
         "  lookback: 8d",
         "  window: 1d",
-        # Every recoverability duty at every poll (--duties all), so that each one's floor is
-        # one call per instance it applies to per poll; or switched off (--duties backups).
-        *(
-            f"  {key}: {args.interval if args.duties == 'all' else 0}s"
-            for key in ("recovery_window_refresh", "log_backup_refresh", "backup_tasks_refresh")
-        ),
+        # Every other duty at every poll (--duties all), so that each one's floor is one call
+        # per instance it applies to per poll; or switched off (--duties backups).
+        *(f"  {key}: {args.interval if args.duties == 'all' else 0}s" for key in DUTY_REFRESHES),
         "instances:",
     ]
-    lines += [f"  - {{id: {iid}, region: cn-hangzhou}}" for iid in ids]
+    lines += [f"  - {{id: {iid}, region: {region}}}" for iid, region in regions.items()]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -199,9 +209,11 @@ class Run:
         )
         assert sim.stdout is not None
         await sim.stdout.readline()
-        self.ids = (self.tmp / "ids.txt").read_text().split()
+        listed = [line.split() for line in (self.tmp / "ids.txt").read_text().splitlines()]
+        self.regions = {iid: region for iid, region in listed}
+        self.ids = list(self.regions)
         config = self.tmp / "config.yaml"
-        write_config(config, self.sim_url, self.ids, self.args)
+        write_config(config, self.sim_url, self.regions, self.args)
         profiler = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
         exporter = await self.spawn(
             *profiler,

@@ -63,7 +63,9 @@ def main() -> None:
         history_days=8.0,
         readonly_fraction=0.0,  # every instance has backups: calls per instance stay comparable
     )
-    Path(args.ids_file).write_text("\n".join(fleet.instances) + "\n")
+    # Each id with its region: the actions that take a RegionId find it only there.
+    lines = [f"{iid} {instance.region_id}" for iid, instance in fleet.instances.items()]
+    Path(args.ids_file).write_text("\n".join(lines) + "\n")
     asyncio.run(serve(fleet, args.latency, args.port))
 
 

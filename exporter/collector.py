@@ -22,6 +22,12 @@ from prometheus_client.registry import Collector
 
 from exporter import metrics as m
 from exporter.aliyun.client import DESCRIBE_BACKUP_POLICY, DESCRIBE_BACKUPS, DESCRIBE_DB_INSTANCES
+from exporter.aliyun.copies import (
+    DESCRIBE_COPY_RECOVERY_TIME,
+    DESCRIBE_CROSS_BACKUP_POLICY,
+    DESCRIBE_CROSS_REGION_BACKUPS,
+    DESCRIBE_RESOURCE_USAGE,
+)
 from exporter.aliyun.recovery import DESCRIBE_BACKUP_TASKS, DESCRIBE_LOCAL_RECOVERY_TIME
 from exporter.clock import Clock
 from exporter.config import PollingConfig, format_duration
@@ -110,6 +116,10 @@ class BackupCollector(Collector):
             DESCRIBE_LOCAL_RECOVERY_TIME: every(polling.recovery_window_refresh),
             m.LOG_BACKUP_FILES: every(polling.log_backup_refresh),
             DESCRIBE_BACKUP_TASKS: every(polling.backup_tasks_refresh),
+            DESCRIBE_CROSS_BACKUP_POLICY: every(polling.cross_region_policy_refresh),
+            DESCRIBE_CROSS_REGION_BACKUPS: every(polling.cross_region_backup_refresh),
+            DESCRIBE_COPY_RECOVERY_TIME: every(polling.cross_region_backup_refresh),
+            DESCRIBE_RESOURCE_USAGE: every(polling.backup_storage_refresh),
         }
 
     def describe(self) -> list[Metric]:
@@ -166,6 +176,9 @@ def cache_key(instance: InstanceState) -> tuple[object, ...]:
         instance.recovery,
         instance.log_chain.summary,
         instance.jobs_summary,
+        instance.cross_region,
+        instance.copies.summary,
+        instance.storage,
         *instance.failures_total.items(),
     )
 
@@ -193,6 +206,7 @@ def render_instance(f: Families, instance: InstanceState) -> None:
         f.add(m.COLLECT_SUCCESS, [iid], 1.0 if instance.collect_success else 0.0)
     _render_policy(f, instance)
     _render_recoverability(f, instance)
+    _render_disaster_recovery(f, instance)
     if not instance.baseline_done:
         # Until one poll has gone through, absence is the honest answer.
         return
@@ -275,6 +289,13 @@ def job_stalled(instance: InstanceState, now: float) -> list[tuple[Labels, float
     return [((instance.target.instance_id,), 0.0 if since is None else age_at(now, since))]
 
 
+def copy_age(instance: InstanceState, now: float) -> list[tuple[Labels, float]]:
+    summary = instance.copies.summary
+    if summary is None or summary.last_success_end is None:
+        return []
+    return [((instance.target.instance_id,), age_at(now, summary.last_success_end))]
+
+
 def next_backup(instance: InstanceState, now: float) -> list[tuple[Labels, float]]:
     """When its next scheduled backup is due, as of ``now``."""
     if instance.policy is None:
@@ -293,6 +314,7 @@ SCRAPE_TIME_VALUES: Mapping[MetricDef, ScrapeValues] = {
     m.LOG_UPLOADING_AGE: uploading_age,
     m.JOB_RUNNING_SECONDS: job_seconds,
     m.JOB_STALLED_SECONDS: job_stalled,
+    m.COPY_LAST_SUCCESS_AGE: copy_age,
 }
 assert set(SCRAPE_TIME_VALUES) == {x for x in m.INSTANCE_METRICS if x.at_scrape}
 
@@ -336,6 +358,38 @@ def _render_recoverability(f: Families, instance: InstanceState) -> None:
         f.add(m.JOBS_FAILED, [iid], float(jobs.failed))
         if jobs.progress is not None:
             f.add(m.JOB_PROGRESS, [iid], jobs.progress / 100.0)
+
+
+def _render_disaster_recovery(f: Families, instance: InstanceState) -> None:
+    """Cross-region backup settings and copies, and backup storage, once each is known."""
+    iid = instance.target.instance_id
+    policy = instance.cross_region
+    if policy is not None:
+        f.add(m.CROSS_ENABLED, [iid], 1.0 if policy.enabled else 0.0)
+        f.add(m.CROSS_LOG_ENABLED, [iid], 1.0 if policy.log_enabled else 0.0)
+        if policy.retention_days is not None:
+            f.add(m.CROSS_RETENTION, [iid], float(policy.retention_days))
+        if policy.enabled and policy.destination:
+            f.add_info(m.CROSS_INFO, [iid], {"destination_region": policy.destination})
+    copies = instance.copies.summary
+    if copies is not None:
+        if copies.last_success_end is not None:
+            f.add(m.COPY_LAST_SUCCESS, [iid], copies.last_success_end)
+        if copies.last_failure_end is not None:
+            f.add(m.COPY_LAST_FAILURE, [iid], copies.last_failure_end)
+        f.add(m.COPY_SETS, [iid], float(copies.sets))
+        f.add(m.COPY_FAILED_SETS, [iid], float(copies.failed_sets))
+        if copies.window is not None:
+            f.add(m.COPY_WINDOW_START, [iid], copies.window.begin)
+            f.add(m.COPY_WINDOW_END, [iid], copies.window.end)
+        if copies.broken is not None:
+            f.add(m.COPY_BROKEN, [iid, copies.broken], 1.0)
+    storage = instance.storage
+    if storage is not None:
+        for kind, size in sorted(storage.bytes_by_kind.items()):
+            f.add(m.STORAGE_BYTES, [iid, kind], float(size))
+        if storage.paid_bytes is not None:
+            f.add(m.STORAGE_PAID, [iid], float(storage.paid_bytes))
 
 
 def _render_type(f: Families, iid: str, backup_type: str, summary: TypeSummary) -> None:

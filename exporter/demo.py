@@ -80,6 +80,11 @@ class DemoRoles:
     stuck_upload: str  # its log files closed in the last 3 hours are all still Uploading
     stuck_backup: str  # a full backup running for 30 hours, Process stuck at 42
     sqlserver_logs: str  # SQL Server, log backups every 30 minutes (EnableBackupLog "0")
+    # Cross-region backup (off on every other instance) and backup storage:
+    dr_copies: tuple[str, ...]  # healthy, their full backups copied to another region
+    dr_failing: str  # MySQL on local disks: its copies of the last two days failed
+    dr_disabled: str  # cross-region backup off (the demo config says it is required)
+    paid_storage: tuple[str, ...]  # backups beyond the free quota: PaidBackupSize > 0
 
 
 def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
@@ -120,13 +125,21 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
     end = max(now - 10 * 60, latest.end + 60 if latest else 0.0)
     fleet.add_backup(healthy[0], start=end - 30 * 60, end=end, available=False)
     _whole_log_chains(fleet, ids)
+    recoverability = _recoverability_roles(fleet, now)
+    # Added after every other instance, so that theirs keep their draws.
+    dr_failing, dr_disabled = _dr_roles(fleet, now)
+    paid_storage = _paid_storage_roles(fleet, now)
     roles = DemoRoles(
         healthy=healthy,
         failing=failing,
         stale=stale,
         throttled=throttled,
         missing=MISSING_INSTANCE_ID,
-        **_recoverability_roles(fleet, now),
+        **recoverability,
+        dr_copies=_dr_copies(fleet, healthy, dr_failing),
+        dr_failing=dr_failing,
+        dr_disabled=dr_disabled,
+        paid_storage=paid_storage,
     )
     return fleet, faults, roles
 
@@ -174,6 +187,59 @@ def _recoverability_roles(fleet: Fleet, now: float) -> dict[str, str]:
     return ids
 
 
+def _new_healthy(fleet: Fleet, engine: str, role: str, storage: str | None = None) -> str:
+    """A new instance (the others keep their draws) whose backups and logs tell no story of
+    their own, on ``storage`` (default: drawn)."""
+    description = f"demo {role.replace('_', ' ')}"
+    instance = fleet.add_instance(engine=engine, description=description, storage_type=storage)
+    _whole_log_chains(fleet, [instance.instance_id])
+    return instance.instance_id
+
+
+def _dr_roles(fleet: Fleet, now: float) -> tuple[str, str]:
+    """The instance whose cross-region copies fail and the one with cross-region backup off.
+    The first is MySQL on local disks, so DescribeAvailableRecoveryTime covers it too, and
+    backs up daily, so its last two days hold failed copies whatever the day."""
+    failing = _new_healthy(fleet, "MySQL", "dr_failing", "local_ssd")
+    disabled = _new_healthy(fleet, "PostgreSQL", "dr_disabled")
+    policy = fleet.instance(failing).policy
+    fleet.set_policy(failing, replace(policy, weekdays=frozenset(range(7))))
+    fleet.set_cross_region(failing, True)
+    fleet.fail_cross_region_copies(failing, now - 2 * DAY)
+    fleet.set_cross_region(disabled, False)
+    return failing, disabled
+
+
+def _dr_copies(fleet: Fleet, healthy: tuple[str, ...], dr_failing: str) -> tuple[str, ...]:
+    """Cross-region backup on, logs too, for the healthy instances that support it and back
+    up at least twice a week (a weekly copy would be days old by design), and for
+    ``dr_failing``; off everywhere else, so that only the roles tell a story."""
+    copying = tuple(
+        instance_id
+        for instance_id in healthy
+        if fleet.cross_region_policy(instance_id) is not None
+        and len(fleet.instance(instance_id).policy.weekdays) >= 2
+    )
+    for instance_id in fleet.instances:
+        if instance_id in (*copying, dr_failing):
+            fleet.set_cross_region(instance_id, True)
+        elif fleet.cross_region_policy(instance_id) is not None:
+            fleet.set_cross_region(instance_id, False)
+    return copying
+
+
+def _paid_storage_roles(fleet: Fleet, now: float) -> tuple[str, ...]:
+    """Two new instances whose purchased storage is so small that their backups overrun the
+    free quota (50% of it on local disks, 200% on cloud disks) by about 40%."""
+    paid = tuple(_new_healthy(fleet, engine, "paid_storage") for engine in ("MySQL", "PostgreSQL"))
+    for instance_id in paid:
+        used = fleet.backup_bytes(instance_id, now)
+        quota_share = 0.5 if fleet.instance(instance_id).storage_type == "local_ssd" else 2.0
+        gigabytes = 0.6 * (used.data + used.log) / quota_share / (1 << 30)
+        fleet.set_storage_gb(instance_id, max(1, int(gigabytes)))
+    return paid
+
+
 def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
     # Static entries win over discovery: they keep these labels and take the description.
     instances: list[dict[str, Any]] = [
@@ -185,6 +251,14 @@ def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
         for instance_id in roles.failing
     ]
     instances.append({"id": roles.missing, "region": "cn-hangzhou", "labels": {"team": "demo"}})
+    # Must have copies in another region, and has none (AliyunRdsCrossRegionBackupDisabled).
+    instances.append(
+        {
+            "id": roles.dr_disabled,
+            "region": fleet.instance(roles.dr_disabled).region_id,
+            "labels": {"team": "demo", "dr": "required"},
+        }
+    )
     regions = sorted({instance.region_id for instance in fleet.instances.values()})
     discovery = [{"region": region, "refresh": "1m", "grace": "5m"} for region in regions]
     raw = {
@@ -208,6 +282,9 @@ def build_demo_config(endpoint: str, roles: DemoRoles, fleet: Fleet) -> Config:
             "recovery_window_refresh": "2m",
             "log_backup_refresh": "1m",
             "backup_tasks_refresh": "1m",
+            "cross_region_policy_refresh": "2m",
+            "cross_region_backup_refresh": "2m",
+            "backup_storage_refresh": "2m",
         },
         "instances": instances,
         "discovery": discovery,
@@ -228,13 +305,17 @@ async def _run(
     async with simulator.serve("127.0.0.1", 0) as url:
         log.info(
             "demo mode: simulated RDS API at %s with %d instances (failing: %s; stale: %s; "
-            "throttled: %s; missing: %s)",
+            "throttled: %s; missing: %s; cross-region copies failing: %s; cross-region backup "
+            "off though required: %s; paying for backup storage: %s)",
             url,
             len(fleet.instances),
             ",".join(roles.failing),
             roles.stale,
             roles.throttled,
             roles.missing,
+            roles.dr_failing,
+            roles.dr_disabled,
+            ",".join(roles.paid_storage),
         )
         config = build_demo_config(url, roles, fleet)
         exporter = Exporter(config, telemetry_path=telemetry_path, web_config=web_config)

@@ -10,7 +10,9 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from exporter.aliyun.copies import CrossRegionPolicy, StorageUsage
 from exporter.aliyun.models import Backup, SkippedRecord
+from exporter.dr_state import CopyLedger
 from exporter.policy import PolicySummary
 from exporter.recovery_state import JobsSummary, LogChain, RecoveryStatus, RunningJob
 
@@ -181,6 +183,12 @@ class InstanceState:
     """Wall time of the last successful DescribeBackupTasks."""
     read_back_from: float | None = None
     """A backup that ran long has finished: the next backups poll reads back to here."""
+    cross_region: CrossRegionPolicy | None = None
+    """The last DescribeInstanceCrossBackupPolicy answer (disabled too when not supported)."""
+    copies: CopyLedger = field(default_factory=CopyLedger)
+    """Its copies in another region (DescribeCrossRegionBackups)."""
+    storage: StorageUsage | None = None
+    """The last DescribeResourceUsage answer."""
     duties: dict[str, DutyStatus] = field(default_factory=dict)
     """Each API duty's schedule and last outcome, by duty name."""
     skipped: dict[str, float] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import parse_config
 from exporter.service import Exporter
 from exporter.simulator import Faults, Fleet, SimulatedRds
+from exporter.simulator.inferred import Inferred
 from exporter.simulator.quirks import Quirks
 from tests.clock import ManualClock
 from tests.helpers import KEY_ID, NOW, SECRET
@@ -65,8 +66,14 @@ class Harness:
 
 
 def build_config(
-    endpoint: str, instance_ids: list[str], api: dict[str, Any] | None = None, **polling: Any
+    endpoint: str,
+    instance_ids: list[str],
+    api: dict[str, Any] | None = None,
+    regions: dict[str, str] | None = None,
+    **polling: Any,
 ) -> dict[str, Any]:
+    """Each instance in its own region (``regions``; cn-hangzhou for ids the fleet lacks): the
+    actions that take a RegionId do not find an instance asked for in another one."""
     return {
         "api": {
             "endpoint": endpoint,
@@ -78,7 +85,9 @@ def build_config(
         },
         "credentials": {"access_key_id": KEY_ID, "access_key_secret": SECRET},
         "polling": {"interval": "5m", "lookback": "8d", "window": "1d", **polling},
-        "instances": [{"id": iid, "region": "cn-hangzhou"} for iid in instance_ids],
+        "instances": [
+            {"id": iid, "region": (regions or {}).get(iid, "cn-hangzhou")} for iid in instance_ids
+        ],
     }
 
 
@@ -91,6 +100,7 @@ async def running(
     prepare: Callable[[Fleet, Faults], None] | None = None,
     api: dict[str, Any] | None = None,
     quirks: Quirks | None = None,
+    inferred: Inferred | None = None,
     **polling: Any,
 ) -> AsyncIterator[Harness]:
     """The exporter against a fresh simulator, after its first polls. ``quirks``: the
@@ -113,10 +123,12 @@ async def running(
         faults=faults,
         shuffle_items=shuffle,
         quirks=quirks,
+        inferred=inferred,
     )
     async with sim.serve("127.0.0.1", 0) as sim_url:
         ids = [*fleet.instances, *extra_ids]
-        config = parse_config(build_config(sim_url, ids, api, **polling), {})
+        regions = {iid: instance.region_id for iid, instance in fleet.instances.items()}
+        config = parse_config(build_config(sim_url, ids, api, regions, **polling), {})
         exporter = Exporter(config, clock=clock, rng=random.Random(5))
         runner = web.AppRunner(exporter.app)
         await runner.setup()

@@ -109,10 +109,12 @@ def test_check_config_summarises_the_load(tmp_path: Path) -> None:
     assert "400 static" in out
     assert "8 window(s) per instance" in out and "3200 API calls" in out
     # Per 5 minutes: 400 DescribeBackups calls, the backup policies (400 every 6h: 5.6), running
-    # backups and log files (400 every 15m each: 133.3 + 133.3) and the restorable windows (400
-    # every hour: 33.3) cannot fit into 1 request/s.
-    assert "all duties: about 706 API calls per interval" in out
-    assert "warning: 706 calls per interval exceed" in out
+    # backups and log files (400 every 15m each: 133.3 + 133.3), the restorable windows (400
+    # every hour: 33.3), the cross-region settings (every 6h: 5.6), copies and backup storage
+    # (every hour each: 33.3 + 33.3) cannot fit into 1 request/s.
+    assert "all duties: about 778 API calls per interval" in out
+    assert "warning: 778 calls per interval exceed" in out
+    assert "cross-region copies: 8 DescribeCrossRegionBackups call(s) per instance" in out
     assert SECRET not in out + result.stderr
 
 

@@ -163,9 +163,12 @@ def test_help_says_values_come_from_a_background_poll() -> None:
         ]
         policy = [line for line in help_lines if line.startswith("# HELP aliyun_rds_backup_policy")]
         tasks = [line for line in help_lines if "DescribeBackupTasks" in line]
-        backups = [line for line in help_lines if line not in policy and line not in tasks]
+        storage = [line for line in help_lines if "DescribeResourceUsage" in line]
+        backups = [line for line in help_lines if line not in policy + tasks + storage]
         assert backups and len(policy) == 6
         assert len(tasks) == 5  # running jobs, failed jobs, progress, running for, stalled
+        assert len(storage) == 2  # bytes by kind, paid bytes
+        assert all("DescribeResourceUsage every 1h" in line for line in storage)
         assert all("background poll of DescribeBackups every 5m" in line for line in backups)
         assert all("background poll of DescribeBackupPolicy every 6h" in line for line in policy)
         discovery = [

@@ -988,7 +988,7 @@ def test_example_file_loads() -> None:
     (account,) = config.accounts
     assert account.credentials == StaticCredentials(KEY_ID, SECRET)
     assert [i.id for i in config.instances] == ["rm-uf6wjk5xxxxxxxx", "pgm-bp1xxxxxxxxxxxxx"]
-    assert dict(config.instances[0].labels) == {"team": "payments", "tier": "1"}
+    assert dict(config.instances[0].labels) == {"team": "payments", "tier": "1", "dr": "required"}
     assert config.discovery == ()  # optional: shown commented out
     assert config.polling.policy_refresh == 6 * 3600.0
 

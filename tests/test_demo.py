@@ -40,13 +40,16 @@ async def test_demo_discovers_its_fleet_and_the_stale_instance_is_stale_by_its_p
         info = {dict(k)["instance_id"]: dict(k) for k in samples["aliyun_rds_instance_info"]}
         assert set(info) == {*fleet.instances, roles.missing}
         assert samples["aliyun_rds_exporter_instances"] == {
-            key(source="static"): 3,  # the two failing instances and the missing id
-            key(source="discovery"): len(fleet.instances) - 2,
+            # The two failing instances, the missing id, and the one that must have copies in
+            # another region (labelled dr: required) but has none.
+            key(source="static"): 4,
+            key(source="discovery"): len(fleet.instances) - 3,
         }
         for iid in fleet.instances:
             assert info[iid]["description"] == fleet.instance(iid).description
         for iid in roles.failing:
             assert info[iid]["team"] == "demo"  # static labels, discovered description
+        assert info[roles.dr_disabled]["dr"] == "required"
         assert samples["aliyun_rds_backup_collect_success"][key(instance_id=roles.missing)] == 0
 
         interval = {

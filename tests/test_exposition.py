@@ -230,6 +230,7 @@ def test_every_instance_field_is_either_cached_on_volatile_or_not_exported() -> 
     keyed = {"target", "summaries", "policy", "baseline_done", "snapshot_chain_bytes"}
     keyed |= {"engine", "engine_version", "collect_success", "failures_total", "skipped"}
     keyed |= {"recovery", "log_chain", "jobs_summary"}  # the log chain by its summary
+    keyed |= {"cross_region", "copies", "storage"}  # the copies by their summary
     volatile = {"last_collect_success"}  # read at every scrape, as the ages are
     not_exported = {"backups", "watermark", "polled", "last_error", "duties", "reread"}
     not_exported |= {"reread_after", "jobs", "jobs_listed", "read_back_from"}

@@ -30,9 +30,11 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
+from exporter.aliyun.copies import CrossRegionPolicy, StorageUsage
 from exporter.aliyun.models import Backup
 from exporter.aliyun.recovery import RecoveryWindow
 from exporter.config import parse_config
+from exporter.dr_state import CopiesSummary, CopyLedger
 from exporter.policy import PolicySummary, Schedule
 from exporter.recovery_state import JobsSummary, LogChain, LogSummary, RecoveryStatus
 from exporter.service import Exporter
@@ -144,6 +146,32 @@ def primary() -> InstanceState:
             stalled_since=NOW - HOUR,
             failed=0,
         ),
+        # Copied to Shanghai with its logs; the newest copy failed after a good one.
+        cross_region=CrossRegionPolicy(
+            enabled=True, log_enabled=True, destination="cn-shanghai", retention_days=15
+        ),
+        copies=CopyLedger(
+            summary=CopiesSummary(
+                last_success_end=NOW - DAY,
+                last_failure_end=NOW - 3 * HOUR,
+                sets=8,
+                failed_sets=1,
+                window=RecoveryWindow(NOW - 8 * DAY, NOW - DAY + 600),
+            )
+        ),
+        # Cold storage unknown (-1: left out), a little billed beyond the free quota.
+        storage=StorageUsage(
+            bytes_by_kind={
+                "total": 53_002_759,
+                "data": 94_324_736,
+                "log": 45_145_563,
+                "oss_data": 8_821_760,
+                "oss_log": 44_180_999,
+                "archive": 0,
+                "ecs_snapshot": 0,
+            },
+            paid_bytes=1_048_576,
+        ),
     )
 
 
@@ -193,6 +221,10 @@ def retiring() -> InstanceState:
         jobs_summary=JobsSummary(
             running=0, oldest_first_seen=None, progress=None, stalled_since=None, failed=1
         ),
+        # No copies in another region: no destination, no retention.
+        cross_region=CrossRegionPolicy(
+            enabled=False, log_enabled=False, destination="", retention_days=None
+        ),
     )
 
 
@@ -226,6 +258,19 @@ def failing() -> InstanceState:
             # SQL Server's logs every 30 minutes (its EnableBackupLog says 0 for those).
             log_retention_days=7,
             log_backup_interval=1800.0,
+        ),
+        # Its copy in another region cannot be restored: no log backups were copied.
+        cross_region=CrossRegionPolicy(
+            enabled=True, log_enabled=False, destination="cn-beijing", retention_days=7
+        ),
+        copies=CopyLedger(
+            summary=CopiesSummary(
+                last_success_end=NOW - 3 * DAY,
+                last_failure_end=None,
+                sets=1,
+                failed_sets=0,
+                broken="NoAvailableLogBackup",
+            )
         ),
     )
 

@@ -307,8 +307,14 @@ async def test_a_duty_failing_for_long_withdraws_its_growing_figures() -> None:
 async def test_a_reload_that_switches_duties_off_removes_their_series() -> None:
     async with running(instances=2, **FAST) as h:
         before = await h.scrape()
-        assert before.get("aliyun_rds_backup_running_jobs")
-        assert before.get("aliyun_rds_log_backup_gap_seconds")
+        gone = (
+            "aliyun_rds_backup_running_jobs",
+            "aliyun_rds_log_backup_gap_seconds",
+            "aliyun_rds_cross_region_backup_enabled",
+            "aliyun_rds_backup_storage_paid_bytes",
+        )
+        for name in gone:
+            assert before.get(name), name
         assert before.get("aliyun_rds_recovery_point_lag_seconds") or before.get(
             "aliyun_rds_recovery_broken"
         )
@@ -318,6 +324,9 @@ async def test_a_reload_that_switches_duties_off_removes_their_series() -> None:
             "backup_tasks",
             "log_backups",
             "recovery_window",
+            "cross_region_policy",
+            "cross_region_backups",
+            "backup_storage",
         }
         config = h.exporter.config
         off = replace(
@@ -325,16 +334,20 @@ async def test_a_reload_that_switches_duties_off_removes_their_series() -> None:
             recovery_window_refresh=0.0,
             log_backup_refresh=0.0,
             backup_tasks_refresh=0.0,
+            cross_region_policy_refresh=0.0,
+            cross_region_backup_refresh=0.0,
+            backup_storage_refresh=0.0,
         )
         assert await reload_from(h.exporter, lambda: replace(config, polling=off))
         await h.advance(1.0)
         after = await h.scrape()
         for name in (
-            "aliyun_rds_backup_running_jobs",
+            *gone,
             "aliyun_rds_log_backup_last_end_age_seconds",
-            "aliyun_rds_log_backup_gap_seconds",
             "aliyun_rds_recovery_point_lag_seconds",
             "aliyun_rds_recovery_broken",
+            "aliyun_rds_cross_region_backup_sets",
+            "aliyun_rds_backup_storage_bytes",
         ):
             assert not after.get(name), name
         assert {dict(k)["duty"] for k in after["aliyun_rds_exporter_refresh_seconds"]} == {

@@ -793,7 +793,9 @@ def test_the_demo_keeps_its_instances_and_backups() -> None:
         roles.stuck_backup,
         roles.sqlserver_logs,
     )
-    assert list(fleet.instances)[11:] == list(new)
+    assert list(fleet.instances)[11:16] == list(new)
+    # Then the disaster-recovery and cost roles' own instances.
+    assert list(fleet.instances)[16:] == [roles.dr_failing, roles.dr_disabled, *roles.paid_storage]
 
 
 @pytest.mark.parametrize("days", [0.0, 0.37, 2.9, 4.5])

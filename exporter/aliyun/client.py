@@ -163,7 +163,7 @@ class RdsClient:
         self, instance_id: str, region: str, start: float, end: float, *, page_size: int = 100
     ) -> AsyncIterator[BackupsPage]:
         """Every page of one window, in order, until the API has no more."""
-        return _pages(
+        return paged(
             DESCRIBE_BACKUPS,
             lambda number: self.describe_backups(
                 instance_id, region, start, end, page_number=number, page_size=page_size
@@ -207,7 +207,7 @@ class RdsClient:
             }
             return self.call(action, params, region=region, parse=parse)
 
-        return _pages(action, fetch, page_size)
+        return paged(action, fetch, page_size)
 
     async def describe_recovery_window(self, instance_id: str, region: str) -> RecoveryWindow:
         """DescribeLocalAvailableRecoveryTime. Its region parameter is ``Region``."""
@@ -248,7 +248,7 @@ class RdsClient:
         self, region: str, filters: Mapping[str, str] | None = None, *, page_size: int = 100
     ) -> AsyncIterator[DBInstancesPage]:
         """Every page of a region's instance listing, in order, until the API has no more."""
-        return _pages(
+        return paged(
             DESCRIBE_DB_INSTANCES,
             lambda number: self.describe_db_instances(
                 region, filters, page_number=number, page_size=page_size
@@ -412,16 +412,20 @@ class _Page(Protocol):
 PageT = TypeVar("PageT", bound=_Page)
 
 
-async def _pages(
-    action: str, fetch: Callable[[int], Awaitable[PageT]], page_size: int
+async def paged(
+    action: str,
+    fetch: Callable[[int], Awaitable[PageT]],
+    page_size: int,
+    past_end: str = PAGE_PAST_END,
 ) -> AsyncIterator[PageT]:
     """Pages 1, 2, ... to the end of the list.
 
     The end is a short page, or a full one when ``PageNumber x PageSize`` reaches
     ``TotalRecordCount`` (the total is trusted only when it is no less than what was already
     read: a total that cannot be right is ignored, and paging goes on). Asking for a page past
-    the end anyway (a total that changed, or none at all) is answered with
-    ``InvalidPageNumbers.Malformed``, which on a page after the first means the same: the end.
+    the end anyway (a total that changed, or none at all) is answered with ``past_end``
+    (DescribeBackups: ``InvalidPageNumbers.Malformed``), which on a page after the first means
+    the same: the end.
     A first page that holds nothing although the total says there is something is an answer
     that cannot be trusted.
     """
@@ -431,7 +435,7 @@ async def _pages(
         try:
             page = await fetch(number)
         except ApiError as err:
-            if number > 1 and err.code == PAGE_PAST_END:
+            if number > 1 and err.code == past_end:
                 return
             raise
         total = page.total_record_count

@@ -65,10 +65,20 @@ def policy_refresh_within_interval(report: Report, polling: Values) -> None:
         )
 
 
+DUTY_REFRESHES = (
+    "recovery_window_refresh",
+    "log_backup_refresh",
+    "backup_tasks_refresh",
+    "cross_region_policy_refresh",
+    "cross_region_backup_refresh",
+    "backup_storage_refresh",
+)
+
+
 def refreshes_within_interval(report: Report, polling: Values) -> None:
     """A warning: a duty runs at most once per poll of its instance."""
     interval = _interval(polling)
-    for key in ("recovery_window_refresh", "log_backup_refresh", "backup_tasks_refresh"):
+    for key in DUTY_REFRESHES:
         refresh = polling.get(key, float)
         if refresh and polling.usable("interval") and refresh < interval:
             report.warn(

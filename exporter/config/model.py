@@ -65,6 +65,10 @@ class PollingConfig:
     recovery_window_refresh: float = 3600.0  # DescribeLocalAvailableRecoveryTime
     log_backup_refresh: float = 900.0  # DescribeBinlogFiles / DescribeLogBackupFiles
     backup_tasks_refresh: float = 900.0  # DescribeBackupTasks
+    # Disaster recovery and cost; 0 = never.
+    cross_region_policy_refresh: float = 6 * 3600.0  # DescribeInstanceCrossBackupPolicy
+    cross_region_backup_refresh: float = 3600.0  # DescribeCrossRegionBackups
+    backup_storage_refresh: float = 3600.0  # DescribeResourceUsage
 
     @property
     def effective_overlap(self) -> float:

@@ -37,13 +37,16 @@ POLLING = Section(
         Key("recovery_window_refresh", v.off_or_duration),
         Key("log_backup_refresh", v.off_or_duration),
         Key("backup_tasks_refresh", v.off_or_duration),
+        Key("cross_region_policy_refresh", v.off_or_duration),
+        Key("cross_region_backup_refresh", v.off_or_duration),
+        Key("backup_storage_refresh", v.off_or_duration),
     ),
     checks=(
         After("lookback", checks.lookback_covers_window),
         After("overlap", checks.overlap_below_window),
         After("policy_refresh", checks.policy_refresh_within_interval),
         After("policy_refresh", checks.default_overlap_is_zero),
-        After("backup_tasks_refresh", checks.refreshes_within_interval),
+        After("backup_storage_refresh", checks.refreshes_within_interval),
     ),
 )
 

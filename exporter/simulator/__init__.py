@@ -1,7 +1,9 @@
 """A simulated Alibaba Cloud RDS API (DescribeBackups, DescribeBackupPolicy,
-DescribeDBInstances, and for recoverability DescribeBinlogFiles, DescribeLogBackupFiles,
-DescribeLocalAvailableRecoveryTime, DescribeBackupTasks): a real aiohttp server for tests,
-``--demo`` and benchmarks.
+DescribeDBInstances; for recoverability DescribeBinlogFiles, DescribeLogBackupFiles,
+DescribeLocalAvailableRecoveryTime, DescribeBackupTasks; for disaster recovery and cost
+DescribeInstanceCrossBackupPolicy, DescribeCrossRegionBackupDBInstance,
+DescribeCrossRegionBackups, DescribeAvailableRecoveryTime, DescribeResourceUsage): a real aiohttp
+server for tests, ``--demo`` and benchmarks.
 
 It imports nothing from the exporter except the request signer, so it can stand on its own.
 
@@ -18,9 +20,12 @@ Modules, one job each:
   fleet's ground truth for tests
 - ``logchain``, ``logbook``: log backup files, generated, and their knobs (gaps, stuck uploads)
 - ``restore``, ``jobs``: the restorable window, backups as running jobs
+- ``drcopies``, ``usage``: cross-region settings and copies, backup storage use and its quota;
+  ``drtruth``: their knobs and ground truth
 - ``models``, ``render``, ``timefmt``: the records, their API shapes, the API's time formats
 """
 
+from exporter.simulator.drcopies import CrossCopy, CrossPolicy
 from exporter.simulator.errors import ApiError
 from exporter.simulator.faults import (
     FORBIDDEN_RAM,
@@ -57,6 +62,8 @@ __all__ = [
     "RESET_CODE",
     "TRUNCATED_CODE",
     "ApiError",
+    "CrossCopy",
+    "CrossPolicy",
     "Faults",
     "Fleet",
     "ForcedError",

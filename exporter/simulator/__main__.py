@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m exporter.simulator",
         description="Serve a simulated Alibaba Cloud RDS API (DescribeBackups, "
         "DescribeBackupPolicy, DescribeDBInstances, DescribeBinlogFiles, "
-        "DescribeLogBackupFiles, DescribeLocalAvailableRecoveryTime, DescribeBackupTasks) "
+        "DescribeLogBackupFiles, DescribeLocalAvailableRecoveryTime, DescribeBackupTasks, "
+        "DescribeInstanceCrossBackupPolicy, DescribeCrossRegionBackupDBInstance, "
+        "DescribeCrossRegionBackups, DescribeAvailableRecoveryTime, DescribeResourceUsage) "
         "with a deterministic fleet.",
         epilog=f"Default credentials: access key id {DEMO_ACCESS_KEY_ID}, "
         f"secret {DEMO_ACCESS_KEY_SECRET} (demo values, accepted only by this simulator).",

@@ -21,6 +21,12 @@ def missing_parameter(name: str) -> ApiError:
     return ApiError(400, f"Missing{name}", f"{name} is mandatory for this action.")
 
 
+def parameter_absence(name: str) -> ApiError:
+    # The code several actions document for an absent required parameter (not the gateway's
+    # ``Missing<Name>``, which other actions answer); the message is ours.
+    return ApiError(400, "ParameterAbsence", f"The required parameter {name} is missing.")
+
+
 def instance_not_found() -> ApiError:
     # The reference page lists this code with HTTP 400 and InvalidDBInstance.NotFound with 404;
     # the gateway is seen answering 404 for it. Clients must go by Code, not by status.

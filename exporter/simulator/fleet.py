@@ -3,8 +3,9 @@
 Scheduled backups are computed per instance-day on demand (see ``generator``) and cached;
 backups a test adds by hand are kept in a sorted list. Log backup files are generated for the
 stretch asked about (``logchain``); their knobs live in a ``LogBook``. Ground truth for tests
-comes from the ``FleetTruth`` mixin (``truth``). Nothing here does I/O or reads a clock: every
-question about visibility takes ``now``.
+comes from the ``FleetTruth`` mixin (``truth``), and for cross-region backup and backup storage
+use from ``CrossRegionTruth`` (``drtruth``), which has their knobs too. Nothing here does I/O or
+reads a clock: every question about visibility takes ``now``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 
-from exporter.simulator.generator import day_backups, floor_minute, make_instance
+from exporter.simulator.drcopies import DrBook
+from exporter.simulator.drtruth import CrossRegionTruth
+from exporter.simulator.generator import (
+    day_backups,
+    floor_minute,
+    make_instance,
+    policy_for_storage,
+)
 from exporter.simulator.logbook import LogBook
 from exporter.simulator.logchain import with_log_settings
 from exporter.simulator.models import SimBackup, SimInstance, SimPolicy
@@ -30,7 +38,7 @@ _CACHE_DAYS = 400  # per instance; a cache this big is dropped and rebuilt
 __all__ = ["DEFAULT_REGIONS", "SNAPSHOT_CHAIN_DAYS", "Fleet"]
 
 
-class Fleet(FleetTruth):
+class Fleet(FleetTruth, CrossRegionTruth):
     """Instances, their backups and log backups, deterministic from ``seed``."""
 
     def __init__(
@@ -69,6 +77,8 @@ class Fleet(FleetTruth):
         self._cache: dict[str, dict[int, tuple[SimBackup, ...]]] = {}
         self._logs = LogBook(seed, now, expire_after_retention=expire_after_retention)
         self._stuck_jobs: dict[str, tuple[str, float]] = {}  # instance -> (BackupId, Process)
+        self._dr = DrBook(seed)
+        self._paid: dict[str, int] = {}  # PaidBackupSize set by hand
 
     @classmethod
     def generate(
@@ -153,15 +163,19 @@ class Fleet(FleetTruth):
         policy: SimPolicy | None = None,
         created_at: float | None = None,
         minute_precision: bool | None = None,
+        storage_type: str | None = None,
     ) -> SimInstance:
         """A new instance; what is not given is drawn deterministically from the seed.
 
         ``created_at`` (default: the start of the fleet's history) is when its backups begin.
         ``minute_precision``: its backup times are whole minutes, listed without seconds
-        while the simulator's ``minute_times`` quirk is on.
+        while the simulator's ``minute_times`` quirk is on. ``storage_type`` (``local_ssd`` or
+        ``cloud_essd``): the drawn policy's backup method follows it, unless ``policy`` is given.
         """
         if instance_id is not None and instance_id in self._instances:
             raise ValueError(f"instance {instance_id} already exists")
+        if storage_type not in (None, "local_ssd", "cloud_essd"):
+            raise ValueError("storage_type must be local_ssd or cloud_essd")
         regions = (region_id,) if region_id else self.regions
         drawn = self._draw_instance(regions, 0.0, engine)
         changes: dict[str, object] = {
@@ -180,6 +194,9 @@ class Fleet(FleetTruth):
             "minute_precision": minute_precision,
         }
         changes.update({name: value for name, value in optional.items() if value is not None})
+        if storage_type is not None and storage_type != drawn.storage_type:
+            changes["storage_type"] = storage_type
+            changes.setdefault("policy", policy_for_storage(drawn, storage_type))
         instance = dataclasses.replace(drawn, **changes)  # type: ignore[arg-type]
         self._insert(instance)
         return instance
@@ -194,7 +211,9 @@ class Fleet(FleetTruth):
         stores = (self._failure_rates, self._stop_after, self._added, self._cache, self._stuck_jobs)
         for store in stores:
             store.pop(instance_id, None)
+        self._paid.pop(instance_id, None)
         self._logs.forget(instance_id)
+        self._dr.forget(instance_id)
         return instance
 
     def _replace(self, instance_id: str, **changes: object) -> SimInstance:

@@ -6,6 +6,7 @@ nothing until a day is asked for, and the same seed always gives the same fleet 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import random
@@ -126,6 +127,20 @@ def _policy(rng: random.Random, engine: str, storage: str) -> SimPolicy:
         category="Flash" if method == "Snapshot" and rng.random() < 0.25 else "Standard",
         incremental=incremental,
     )
+
+
+def policy_for_storage(instance: SimInstance, storage: str) -> SimPolicy:
+    """The instance's policy with a backup method that fits ``storage`` (cloud disks back up by
+    snapshot, local disks never do), for an instance moved to another storage type."""
+    policy = instance.policy
+    if storage == "cloud_essd":
+        method = "Snapshot"
+    elif policy.method == "Snapshot":
+        method = "Physical"
+    else:
+        return policy
+    incremental = method == "Physical" and (instance.engine == "SQLServer" or policy.incremental)
+    return dataclasses.replace(policy, method=method, category="Standard", incremental=incremental)
 
 
 def _storage(rng: random.Random, engine: str, version: str) -> str:

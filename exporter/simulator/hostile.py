@@ -17,10 +17,18 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from exporter.simulator.drcopies import CrossCopy, drawn_policy
 from exporter.simulator.errors import ApiError
 from exporter.simulator.faults import Faults
 from exporter.simulator.models import SimBackup, SimInstance, SimJob, SimLogFile
-from exporter.simulator.render import backup_item, binlog_item, job_item, log_backup_item
+from exporter.simulator.render import (
+    backup_item,
+    binlog_item,
+    cross_copy_item,
+    cross_policy_fields,
+    job_item,
+    log_backup_item,
+)
 
 GIANT_LENGTH = 1 << 20  # giant_code: length of Code and of RequestId
 DEEP_NESTING = 100_000
@@ -39,7 +47,10 @@ _LISTS: Mapping[str, tuple[str, str, Callable[[int], str]]] = {
     # SQL Server's files have no id: the copies differ by their download link.
     "DescribeLogBackupFiles": ("BinLogFile", "DownloadLink", lambda n: f"http://hostile/{n}"),
     "DescribeBackupTasks": ("BackupJob", "BackupJobId", lambda n: str(900_000_000 + n)),
+    "DescribeCrossRegionBackups": ("Item", "CrossBackupId", lambda n: str(900_000_000 + n)),
+    "DescribeCrossRegionBackupDBInstance": ("Item", "DBInstanceId", lambda n: f"rm-hostile{n:09d}"),
 }
+_COUNTS = ("PageRecordCount", "TotalRecordCount", "TotalRecords", "ItemsNumbers")
 _SIZE_FIELDS = ("BackupSize", "FileSize")  # what negative_size makes -1
 
 
@@ -111,6 +122,12 @@ def fallback_item(action: str, instance: SimInstance, now: float) -> dict[str, o
         return job_item(
             SimJob("0", dataclasses.replace(backup, end=now + 600), 50), asked_by_id=False
         )
+    policy = drawn_policy(0, instance)
+    if action == "DescribeCrossRegionBackups":
+        copy = CrossCopy(0, backup, policy.region, backup.end, False, backup.end)
+        return cross_copy_item(instance, copy)
+    if action == "DescribeCrossRegionBackupDBInstance":
+        return cross_policy_fields(instance, policy)
     return None
 
 
@@ -252,8 +269,10 @@ class HostileAnswers:
             return json.dumps(payload, separators=(",", ":")).encode()
         list_key, id_field, ident = listing
         template = json.dumps({**first, id_field: _ID_MARK}, separators=(",", ":"))
+        if isinstance(first.get(id_field), int):  # a number stays a number
+            template = template.replace(f'"{_ID_MARK}"', _ID_MARK)
         shaped = dict(payload)
-        for name in ("PageRecordCount", "TotalRecordCount"):
+        for name in _COUNTS:
             if name in payload:  # the count, typed as the normal answer types it
                 shaped[name] = str(n) if isinstance(payload[name], str) else n
         key = (action, template, n, isinstance(payload.get("PageRecordCount"), str))

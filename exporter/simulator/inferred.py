@@ -43,3 +43,36 @@ class Inferred:
     # backups it says nothing.
     sqlserver_five_minute_frequency: str = "LogInterval"
     sqlserver_data_cycle_frequency: str = ""
+    # DescribeInstanceCrossBackupPolicy and DescribeCrossRegionBackupDBInstance, cross-region
+    # backup off: CrossBackupRegion "", Retention 0 and no enabled times, as for an instance
+    # never set up (True), or the last settings kept, only BackupEnabled "Disable" (False).
+    cross_policy_disabled_blank: bool = True
+    # DescribeCrossRegionBackupDBInstance lists only the instances with cross-region backup on
+    # (False: the reference's reading), or every instance that supports it (True).
+    cross_list_disabled_instances: bool = False
+    # DescribeCrossRegionBackups' StartTime/EndTime filter on BackupStartTime (False) or on
+    # BackupEndTime (True). The docs do not say.
+    cross_window_on_end_time: bool = False
+    # The two cross-region lists asked for a page past the last one (page > 1): HTTP 404
+    # InvalidPage.notFound, the code both document (True), or an empty page (False).
+    cross_page_past_end_error: bool = True
+    # DescribeCrossRegionBackups' Engine in lower case ("mysql"), as its only documented
+    # example has it (True), or as the other actions name it ("MySQL", False).
+    cross_engine_lowercase: bool = True
+    # DescribeAvailableRecoveryTime for a copy whose logs are not copied (cross-region log
+    # backup off): 400 NoAvailableLogBackup (True), or a window of the copy's own point only.
+    dr_log_off_error: bool = True
+    # ... for a failed copy: 400 NoAvailableDisasterRestoreBakset (False), or 404
+    # InvalidBackupSetID.NotFound, as if there were no such set (True).
+    dr_failed_copy_not_found: bool = False
+    # RecoveryBeginTime: the copy's ConsistentTime (False) or its BackupEndTime (True).
+    dr_begin_at_backup_end: bool = False
+    # RecoveryEndTime: the newest log copied to the destination, which trails the source by
+    # minutes (False), or the source's newest stored log (True).
+    dr_end_at_source_logs: bool = False
+    # DescribeResourceUsage BackupSize: BackupOssDataSize + BackupOssLogSize, as in the
+    # official example (True), or BackupDataSize + BackupLogSize (False).
+    usage_backup_size_oss: bool = True
+    # BackupEcsSnapshotSize is in the SDK but not in the documented example: answered (True)
+    # or left out (False).
+    usage_ecs_snapshot_field: bool = True

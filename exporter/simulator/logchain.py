@@ -62,6 +62,12 @@ def with_log_settings(seed: int, instance: SimInstance) -> SimInstance:
     return dataclasses.replace(instance, policy=policy)
 
 
+def log_bytes_per_second(seed: int, instance_id: str) -> float:
+    """How fast an instance writes binlogs (or SQL Server logs): 2 kB/s to 500 kB/s,
+    log-uniform."""
+    return 2e3 * math.pow(250.0, unit(hash_words(seed, "log-rate", instance_id)[0]))
+
+
 @dataclass(frozen=True)
 class Cadence:
     """When an instance's log files rotate."""
@@ -187,10 +193,7 @@ class Chain:
 
     @cached_property
     def bytes_per_second(self) -> float:
-        """How fast the instance writes logs: 2 kB/s to 500 kB/s, log-uniform."""
-        return 2e3 * math.pow(
-            250.0, unit(hash_words(self.seed, "log-rate", self.instance.instance_id)[0])
-        )
+        return log_bytes_per_second(self.seed, self.instance.instance_id)
 
     def failovers(self, last_index: int) -> list[int]:
         """Indexes of the first file each failover's new primary wrote, up to ``last_index``."""

@@ -89,6 +89,9 @@ class SimInstance:
     # Its backups start and end on whole minutes and, with the minute_times quirk, are
     # listed without seconds.
     minute_precision: bool = False
+    # Purchased storage in GB, on which the free backup quota depends; 0: the fleet derives
+    # one (see ``usage.derived_storage_gb``).
+    storage_gb: int = 0
 
     @property
     def has_backups(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from exporter.simulator.drcopies import CrossCopy, CrossPolicy
 from exporter.simulator.models import SimBackup, SimInstance, SimJob, SimLogFile
 from exporter.simulator.timefmt import format_minute, format_second
 
@@ -217,4 +218,67 @@ def job_item(job: SimJob, *, asked_by_id: bool) -> dict[str, object]:
         "TaskAction": job.task_action,
         # The backup set it made: known once finished, and shown only when asked by id.
         "BackupId": job.backup.backup_id if shown else "",
+    }
+
+
+def cross_policy_fields(
+    instance: SimInstance, policy: CrossPolicy, *, blank_when_off: bool = True
+) -> dict[str, object]:
+    """An instance's cross-region settings: DescribeInstanceCrossBackupPolicy's answer (less
+    RegionId) and a DescribeCrossRegionBackupDBInstance item. ``blank_when_off``: switched
+    off, the destination, retention and times are empty, as for an instance never set up."""
+    shown = policy.enabled or not blank_when_off
+    return {
+        "DBInstanceId": instance.instance_id,
+        "DBInstanceDescription": instance.description,
+        "DBInstanceStatus": instance.status,
+        "Engine": instance.engine,
+        "EngineVersion": instance.engine_version,
+        "LockMode": "Unlock",
+        "BackupEnabled": "Enable" if policy.enabled else "Disable",
+        "BackupEnabledTime": format_second(policy.enabled_at) if shown else "",
+        "LogBackupEnabled": "Enable" if policy.log_enabled else "Disable",
+        "LogBackupEnabledTime": format_second(policy.enabled_at) if policy.log_enabled else "",
+        "CrossBackupRegion": policy.region if shown else "",
+        "CrossBackupType": "1",  # a string: every backup is copied
+        "RetentType": 1,  # kept for a period of time
+        "Retention": policy.retention_days if shown else 0,
+    }
+
+
+_SET_SUFFIXES = {"MySQL": "_qp.xb", "PostgreSQL": "_pg.tar.gz", "SQLServer": "_full.zip"}
+
+
+def cross_copy_item(
+    instance: SimInstance, copy: CrossCopy, *, lowercase_engine: bool = True
+) -> dict[str, object]:
+    """One ``Items.Item[]`` entry of DescribeCrossRegionBackups. The times are the source
+    backup's; InstanceId is the node that made it (a number, not the rm- id)."""
+    source = copy.source
+    stamp = "".join(ch for ch in format_second(source.start) if ch.isdigit())
+    host = source.host_instance_id
+    name = f"{instance.region_id}_{instance.instance_id}_hins{host}_data_{stamp}"
+    name += _SET_SUFFIXES.get(instance.engine, ".tar.gz")
+    bucket = f"rdsddrbak-{copy.region.removeprefix('cn-')}.oss-{copy.region}.aliyuncs.com"
+    link = f"http://{bucket}/custins{instance.serial}/{name}?Expires=****"
+    return {
+        "CrossBackupId": copy.cross_backup_id,
+        "BackupSetStatus": copy.status,
+        "BackupStartTime": format_second(source.start),
+        "BackupEndTime": format_second(source.end),
+        "ConsistentTime": format_second(copy.consistent),
+        "CrossBackupSetSize": copy.size,
+        "CrossBackupRegion": copy.region,
+        "CrossBackupSetLocation": "oss",
+        "CrossBackupSetFile": name,
+        "CrossBackupDownloadLink": "" if copy.failed else link,
+        "BackupType": "F",
+        "BackupMethod": "P",
+        "BackupSetScale": 0,
+        "InstanceId": int(host),
+        "Engine": instance.engine.lower() if lowercase_engine else instance.engine,
+        "EngineVersion": instance.engine_version,
+        "Category": instance.category,
+        "DBInstanceStorageType": instance.storage_type,
+        "RestoreRegions": {"RestoreRegion": [instance.region_id, copy.region]},
     }

@@ -9,7 +9,9 @@ on the day of the week the test runs on. On failure the exporter's and Prometheu
 printed with the report.
 
 The recoverability alerts follow the same ground truth: the restorable window, the log chain and
-the running backups the fleet reports, at the times the exporter's readings may date from.
+the running backups the fleet reports, at the times the exporter's readings may date from. So do
+disaster recovery and cost: the cross-region settings and copies, and the backup storage, the
+fleet reports; the instances the demo's config marks dr="required".
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.demo import DemoRoles, build_demo_fleet
+from exporter.demo import DemoRoles, build_demo_config, build_demo_fleet
 from exporter.simulator import Fleet
 
 from .conftest import REPO, Process, free_port, http_get, require_tool, unregister_log, wait_until
@@ -55,11 +57,19 @@ LAG_DEFAULT = 7200.0
 LAG_MARGIN = 3.0
 # The demo's refreshes, as aliyun_rds_exporter_refresh_seconds says them: the lag limit adds the
 # one of the duty the lag came from.
-REFRESHES = {"recovery_window": 120.0, "log_backups": 60.0}
+REFRESHES = {"recovery_window": 120.0, "log_backups": 60.0, "cross_region_backups": 120.0}
+# rules.yml: a cross-region copy may be as old as the full backup's stale limit, plus this for
+# the copy to be made, plus the refresh of the copies; storage may grow this much in 24h.
+COPY_ALLOWANCE = 7200.0
+GROWTH_BYTES = 10 * 2**30
+GROWTH_RATIO = 0.2
 SQLSERVER_TOLERANCE = 60.0  # its log files list whole minutes
 STALE_RECORD = "instance_id:aliyun_rds_backup_full_stale_threshold_seconds:policy_or_fallback"
 LAG_RECORD = "instance_id:aliyun_rds_recovery_point_lag_threshold_seconds:policy_or_fallback"
 PROMISED_RECORD = "instance_id:aliyun_rds_recovery_window_promised_seconds:retention_less_slack"
+COPY_RECORD = (
+    "instance_id:aliyun_rds_cross_region_backup_stale_threshold_seconds:policy_or_fallback"
+)
 DASHBOARD = REPO / "grafana" / "dashboards" / "aliyun-rds-backups.json"
 # Values the dashboard's variables take here: "All" for the filters, a plausible Grafana interval.
 DASHBOARD_VARIABLES = {
@@ -238,15 +248,22 @@ class Limits:
     stale: dict[str, float]
     lag: dict[str, float]
     promised: dict[str, float]  # how far back the restorable window must reach
+    copies: dict[str, float]  # how old the newest good cross-region copy may be
 
 
 def expected_alerts(
-    fleet: Fleet, missing: str, throttled: str, limits: Limits, started: float, now: float
+    fleet: Fleet, roles: DemoRoles, limits: Limits, started: float, now: float
 ) -> Expectation:
     must: set[AlertKey] = set()
     may: set[AlertKey] = set()
+    missing, throttled = roles.missing, roles.throttled
+    required = dr_required(fleet, roles)
     for instance_id in fleet.instances:
         expect_recoverability(fleet, instance_id, limits, started, now, must, may)
+        expect_disaster_recovery(
+            fleet, instance_id, instance_id in required, limits, now, must, may
+        )
+        expect_storage_cost(fleet, instance_id, started, now, must, may)
         backups = fleet.backups_between(instance_id, now - LOOKBACK, now, now)
         newest_full = fleet.newest_success(instance_id, "FullBackup", now=now, lookback=LOOKBACK)
         if newest_full is None:
@@ -381,6 +398,82 @@ def expect_recoverability(
         may.add(("AliyunRdsBackupRunningLong", instance_id, ""))
 
 
+def dr_required(fleet: Fleet, roles: DemoRoles) -> set[str]:
+    """The instances the demo's config labels dr="required" (the selector in rules.yml)."""
+    config = build_demo_config("http://127.0.0.1:1", roles, fleet)
+    return {i.id for i in config.instances if i.labels.get("dr") == "required"}
+
+
+def expect_disaster_recovery(
+    fleet: Fleet,
+    instance_id: str,
+    required: bool,
+    limits: Limits,
+    now: float,
+    must: set[AlertKey],
+    may: set[AlertKey],
+) -> None:
+    """The cross-region alerts of one instance, from the copies the fleet lists at the times the
+    exporter's reading may date from (a copy is listed 10 to 60 minutes after its backup ends,
+    so one may arrive while the test runs)."""
+    policy = fleet.cross_region_policy(instance_id)
+    if policy is None or not policy.enabled:
+        if required:
+            must.add(("AliyunRdsCrossRegionBackupDisabled", instance_id, ""))
+        return
+    readings = (now - READING_AGE, now)
+    listed = [
+        fleet.cross_region_copies(instance_id, now - LOOKBACK, t, t, on_end=True) for t in readings
+    ]
+    good = [max((c.source.end for c in copies if not c.failed), default=None) for copies in listed]
+    bad = [max((c.source.end for c in copies if c.failed), default=None) for copies in listed]
+    # Newest good copy too old. With none at all, the rule counts from when Prometheus first saw
+    # cross-region backup on: since the test began, far within any limit.
+    limit = limits.copies.get(instance_id)
+    ages = [now - end for end in good if end is not None]
+    stale = ("AliyunRdsCrossRegionBackupStale", instance_id, "")
+    if limit is not None and len(ages) == len(readings) and min(ages) > limit + BOUNDARY_SLACK:
+        must.add(stale)
+    elif limit is not None and ages and max(ages) > limit - BOUNDARY_SLACK:
+        may.add(stale)
+    # The newest copy failed: a later backup than the newest good copy's, or no good copy.
+    failing = [b is not None and (g is None or b > g) for g, b in zip(good, bad, strict=True)]
+    key = ("AliyunRdsCrossRegionBackupFailing", instance_id, "")
+    if all(failing):
+        must.add(key)
+    elif any(failing):
+        may.add(key)
+
+
+def expect_storage_cost(
+    fleet: Fleet,
+    instance_id: str,
+    started: float,
+    now: float,
+    must: set[AlertKey],
+    may: set[AlertKey],
+) -> None:
+    """Paid backup storage where the fleet says so; fast growth only where it grew that much
+    since the test began (Prometheus has no older data)."""
+    readings = (now - READING_AGE, now)
+    paid = [int(fleet.resource_usage(instance_id, t)["PaidBackupSize"]) > 0 for t in readings]
+    key = ("AliyunRdsBackupStoragePaid", instance_id, "")
+    if all(paid):
+        must.add(key)
+    elif any(paid):
+        may.add(key)
+    before, after = (fleet.resource_usage(instance_id, t) for t in (started - READING_AGE, now))
+    sizes = [
+        int(usage["BackupSize"])
+        if int(usage["BackupSize"]) >= 0
+        else int(usage["BackupDataSize"]) + int(usage["BackupLogSize"])
+        for usage in (before, after)
+    ]
+    grown = sizes[1] - sizes[0]
+    if grown >= GROWTH_BYTES * 0.9 and grown > GROWTH_RATIO * 0.9 * sizes[0]:
+        may.add(("AliyunRdsBackupStorageGrowingFast", instance_id, ""))
+
+
 def alert_key(alert: dict[str, Any]) -> AlertKey:
     labels = alert["labels"]
     subject = labels.get("instance_id") or labels.get("instance", "")
@@ -402,6 +495,7 @@ def read_limits(stack: Stack, at: float | None = None) -> Limits:
         stale=stale_limits(stack, at),
         lag=recorded(stack, LAG_RECORD, at),
         promised=recorded(stack, PROMISED_RECORD, at),
+        copies=recorded(stack, COPY_RECORD, at),
     )
 
 
@@ -473,9 +567,7 @@ def test_alerts_follow_the_demo_fleet(scraped: Stack) -> None:
         active = {alert_key(a): a["state"] for a in alerts}
         if read_limits(scraped) != limits:
             return False
-        expectation = expected_alerts(
-            fleet, roles.missing, roles.throttled, limits, scraped.started, time.time()
-        )
+        expectation = expected_alerts(fleet, roles, limits, scraped.started, time.time())
         unexpected = {
             key
             for key in active
@@ -527,6 +619,7 @@ def test_alerts_follow_the_demo_fleet(scraped: Stack) -> None:
         assert {key[0] for key in wanted} <= {"AliyunRdsBackupUnusable"}, sorted(wanted)
 
     check_recoverability_roles(scraped, roles, state["alerts"])
+    check_disaster_recovery_roles(scraped, roles, state["alerts"])
 
 
 def check_recoverability_roles(
@@ -568,6 +661,63 @@ def check_recoverability_roles(
     )
     assert sql in by_instance(stack, "aliyun_rds_log_backup_last_end_age_seconds")
     assert not {key for key in found if key[1] == sql}, sorted(found)
+
+
+def check_disaster_recovery_roles(
+    stack: Stack, roles: DemoRoles, alerts: list[dict[str, Any]]
+) -> None:
+    """The demo's disaster-recovery and cost roles show their story, as the issue states them."""
+    found = {alert_key(a): a for a in alerts}
+    # Copies failing for two days: the newest copy failed, and the newest good one is of a
+    # backup more than two days old.
+    assert ("AliyunRdsCrossRegionBackupFailing", roles.dr_failing, "") in found, sorted(found)
+    copy_ages = by_instance(stack, "aliyun_rds_cross_region_backup_last_success_age_seconds")
+    assert copy_ages.get(roles.dr_failing, 0) > 2 * DAY - 6 * 3600
+    assert by_instance(stack, "aliyun_rds_cross_region_backup_failed_sets").get(roles.dr_failing)
+    # Off where the config requires it.
+    assert ("AliyunRdsCrossRegionBackupDisabled", roles.dr_disabled, "") in found, sorted(found)
+    assert by_instance(stack, "aliyun_rds_cross_region_backup_enabled").get(roles.dr_disabled) == 0
+    # Working copies: on, with a destination, fresh, and no disaster-recovery alert.
+    destinations = {
+        item["metric"]["instance_id"]: item["metric"]["destination_region"]
+        for item in stack.query("aliyun_rds_cross_region_backup_info")
+    }
+    assert roles.dr_copies and set(roles.dr_copies) <= set(destinations), destinations
+    for instance_id in roles.dr_copies:
+        assert instance_id in copy_ages, instance_id
+        assert not {k for k in found if k[1] == instance_id and "CrossRegion" in k[0]}, instance_id
+    # Backups beyond the free quota: billed bytes, and the alert.
+    paid = by_instance(stack, "aliyun_rds_backup_storage_paid_bytes")
+    for instance_id in roles.paid_storage:
+        assert paid.get(instance_id, 0) > 0, instance_id
+        assert ("AliyunRdsBackupStoragePaid", instance_id, "") in found, sorted(found)
+
+
+def test_copy_limit_adds_the_allowance_and_the_refresh(scraped: Stack) -> None:
+    """The cross-region copies' limit: the full backup's stale limit, plus 2h, plus the demo's
+    refresh of the copies; for every instance whose cross-region settings were read (the roles'
+    at least: the exporter spreads its first reads over the refresh)."""
+    _, _, roles = build_demo_fleet(scraped.started)
+    wanted = {*roles.dr_copies, roles.dr_failing, roles.dr_disabled}
+    state: dict[str, Any] = {}
+
+    def consistent() -> bool:
+        at = time.time() - 1
+        limits = recorded(scraped, COPY_RECORD, at)
+        stale = stale_limits(scraped, at)
+        read = by_instance(scraped, "aliyun_rds_cross_region_backup_enabled", at)
+        expected = {
+            i: stale[i] + COPY_ALLOWANCE + REFRESHES["cross_region_backups"]
+            for i in read
+            if i in stale
+        }
+        state.update(limits=limits, expected=expected)
+        return wanted <= set(read) and limits == pytest.approx(expected)
+
+    try:
+        wait_until(consistent, timeout=60, interval=0.5, what="copy limits from the stale limits")
+    finally:
+        print(f"limits: {state.get('limits')}; expected: {state.get('expected')}")
 
 
 def test_lag_limit_uses_the_log_backup_interval_or_default(scraped: Stack) -> None:

@@ -23,6 +23,7 @@ from exporter.simulator.errors import (
     incorrect_engine,
     invalid_format,
     missing_parameter,
+    parameter_absence,
     read_only_not_supported,
 )
 from exporter.simulator.models import SimInstance, SimLogFile
@@ -44,12 +45,6 @@ class _Window:
     page_size: int
 
 
-def _parameter_absence(name: str) -> ApiError:
-    # The code both actions document for an absent required parameter (not the gateway's
-    # ``Missing<Name>``, which other actions answer); the message is ours.
-    return ApiError(400, "ParameterAbsence", f"The required parameter {name} is missing.")
-
-
 def _window(params: Mapping[str, str], parse: Callable[[str], float | None]) -> _Window:
     """The window and page asked for, in the order the API checks them."""
     if not params.get("DBInstanceId"):
@@ -57,9 +52,9 @@ def _window(params: Mapping[str, str], parse: Callable[[str], float | None]) -> 
     start = time_param(params, "StartTime", parse)
     end = time_param(params, "EndTime", parse)
     if start is None:
-        raise _parameter_absence("StartTime")
+        raise parameter_absence("StartTime")
     if end is None:
-        raise _parameter_absence("EndTime")
+        raise parameter_absence("EndTime")
     size_text = params.get("PageSize", str(DEFAULT_PAGE_SIZE))
     low, high = LOG_PAGE_SIZES
     if not is_number(size_text) or not low <= int(size_text) <= high:
