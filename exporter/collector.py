@@ -156,7 +156,18 @@ class BackupCollector(Collector):
         assert isinstance(build, InfoMetricFamily)
         build.add_metric([], {"version": self._version})
         discovery = _discovery_families(self._state.discovery, self._intervals)
-        return [instances, build, *discovery]
+        return [instances, build, *discovery, self._failing_duties()]
+
+    def _failing_duties(self) -> Metric:
+        family = make_family(m.DUTY_FAILING, self._intervals)
+        assert isinstance(family, GaugeMetricFamily)
+        failing: dict[str, int] = {}
+        for instance in list(self._state.instances.values()):
+            for name, status in instance.duties.items():
+                failing[name] = failing.get(name, 0) + (1 if status.failing else 0)
+        for name, count in sorted(failing.items()):
+            family.add_metric([name], count)
+        return family
 
 
 def cache_key(instance: InstanceState) -> tuple[object, ...]:
@@ -366,6 +377,8 @@ def _render_disaster_recovery(f: Families, instance: InstanceState) -> None:
     policy = instance.cross_region
     if policy is not None:
         f.add(m.CROSS_ENABLED, [iid], 1.0 if policy.enabled else 0.0)
+        if policy.enabled_at is not None:
+            f.add(m.CROSS_ENABLED_AT, [iid], policy.enabled_at)
         f.add(m.CROSS_LOG_ENABLED, [iid], 1.0 if policy.log_enabled else 0.0)
         if policy.retention_days is not None:
             f.add(m.CROSS_RETENTION, [iid], float(policy.retention_days))

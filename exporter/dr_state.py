@@ -35,6 +35,10 @@ class CopyLedger:
     summary: CopiesSummary | None = None
     window_supported: bool | None = None
     """Whether the API gives a copy's restorable window for this instance (learned once)."""
+    not_supported: bool = False
+    """The listing answered CrossBackupNotSupport (logged once, until it lists again)."""
+    window_error: str | None = None
+    """The code of the last failure to ask for that window (logged once per change)."""
 
     def merge(self, copies: Iterable[CrossCopy], cutoff: float) -> None:
         """Takes in copies of backups that ended at or after ``cutoff``; one listed again

@@ -172,6 +172,7 @@ class Poller:
         duty.finish(state, failure, now - started)
         status.error = code
         status.ran = True
+        status.failing = failure is not None
         if failure is None:
             status.succeeded = now
         status.due = duty.next_due(failure, now)

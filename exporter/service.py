@@ -205,6 +205,7 @@ class Exporter:
         for duty in switched_off(polling, self.clock):
             for state in self.state.instances.values():
                 duty.forget(state)  # a reload switched it off: its series go
+                state.duties.pop(duty.name, None)  # and it no longer counts as failing
         self._poller = Poller(
             self.state,
             clients,

@@ -142,6 +142,8 @@ class DutyStatus:
     """The code of its last failure; None after a success. Errors are logged once per change."""
     succeeded: float | None = None
     """Monotonic time of its last run that did not fail."""
+    failing: bool = False
+    """Its last run failed (``error`` may also hold a code that is not a failure)."""
 
 
 @dataclass

@@ -4,16 +4,19 @@ storage figures exact with -1 left out, and what each costs in calls."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from exporter.simulator import Faults, Fleet
+from exporter.serving import reload_from
+from exporter.simulator import FORBIDDEN_RAM, Faults, Fleet
 from exporter.simulator.inferred import Inferred
 from tests.harness import DAY, INTERVAL, Harness, Samples, key, running
 from tests.helpers import NOW
 
 HOUR = 3600.0
+MINUTE = 60.0
 POLICY = "DescribeInstanceCrossBackupPolicy"
 COPIES = "DescribeCrossRegionBackups"
 USAGE = "DescribeResourceUsage"
@@ -264,15 +267,84 @@ async def test_the_newest_good_copy_and_how_far_a_restore_from_it_reaches() -> N
         assert not samples.get("aliyun_rds_cross_region_recovery_broken", {}).get(
             key(instance_id=iid, reason="NoAvailableLogBackup")
         )
+        # Logs not copied: a set can be restored there, no point in time. Not asked (the API
+        # would say NoAvailableLogBackup), and not shown as broken.
         no_logs = holder["no_logs"]
-        broken = key(instance_id=no_logs, reason="NoAvailableLogBackup")
-        assert samples["aliyun_rds_cross_region_recovery_broken"][broken] == 1
-        assert one(samples, "aliyun_rds_backup_collect_success", no_logs) == 1
-        assert (
-            one(samples, "aliyun_rds_cross_region_recovery_window_end_timestamp_seconds", no_logs)
-            is None
-        )
+        assert one(samples, "aliyun_rds_cross_region_log_backup_enabled", no_logs) == 0
+        assert not calls(h, no_logs, COPY_WINDOW)
+        assert not [
+            k
+            for k in samples.get("aliyun_rds_cross_region_recovery_broken", {})
+            if ("instance_id", no_logs) in k
+        ]
         assert not calls(h, holder["postgres"], COPY_WINDOW)
+
+
+async def test_a_failure_to_ask_for_the_copy_window_keeps_the_copies() -> None:
+    """DescribeAvailableRecoveryTime denied (a RAM policy without it): the copies listed still
+    show, the window read before stays, and the copies are not withdrawn later."""
+    holder: dict[str, str] = {}
+
+    def prepare(fleet: Fleet, faults: Faults) -> None:
+        iid = fleet.add_instance(engine="MySQL", storage_type="local_ssd").instance_id
+        fleet.set_log_backup(iid, True)
+        fleet.set_cross_region(iid, True, log=True, region=elsewhere(fleet, iid))
+        holder["iid"] = iid
+
+    async with running(instances=0, prepare=prepare, **FAST) as h:
+        iid = holder["iid"]
+        await h.advance(INTERVAL)
+        before = await h.scrape()
+        end = "aliyun_rds_cross_region_recovery_window_end_timestamp_seconds"
+        assert one(before, end, iid) is not None
+        h.sim.faults.for_action(COPY_WINDOW).forced_error = FORBIDDEN_RAM
+        await h.advance(6 * HOUR)
+        after = await h.scrape()
+        assert calls(h, iid, COPY_WINDOW)[-1].code == FORBIDDEN_RAM.code
+        copies, now = truth_copies(h, iid)
+        good = [c.source.end for c in copies if c.status == 0 and c.source.end >= now - LOOKBACK]
+        newest = one(after, "aliyun_rds_cross_region_backup_last_success_timestamp_seconds", iid)
+        assert newest == max(good)
+        assert one(after, end, iid) == one(before, end, iid)
+
+
+async def test_no_copy_is_missed_when_reads_are_a_day_apart_or_fail_for_days() -> None:
+    """A copy is listed by its backup's start but appears hours later: each read goes back far
+    enough for it, whatever the refresh, and after days of failed reads."""
+    holder: dict[str, str] = {}
+
+    def prepare(fleet: Fleet, faults: Faults) -> None:
+        for _ in range(3):
+            iid = fleet.add_instance(engine="PostgreSQL").instance_id
+            fleet.set_cross_region(iid, True, region=elsewhere(fleet, iid), retention_days=30)
+            # Running when the third daily read comes (about two days in), copied after it:
+            # the fourth read must go back before the third one's end to list it.
+            fleet.add_backup(iid, start=NOW + 2 * DAY - 30 * MINUTE, end=NOW + 2 * DAY + HOUR)
+            holder[iid] = iid
+
+    async with running(instances=0, prepare=prepare, cross_region_backup_refresh="1d") as h:
+        await h.advance(3 * DAY + HOUR)
+        samples = await h.scrape()
+        for iid in holder:
+            late = NOW + 2 * DAY + HOUR
+            assert late in [c.source.end for c in truth_copies(h, iid)[0]]
+            newest = one(
+                samples, "aliyun_rds_cross_region_backup_last_success_timestamp_seconds", iid
+            )
+            assert newest is not None and newest >= late, iid
+        h.sim.faults.for_action(COPIES).outage = True
+        await h.advance(2 * DAY)
+        h.sim.faults.for_action(COPIES).outage = False
+        await h.advance(DAY + INTERVAL)
+        samples = await h.scrape()
+        for iid in holder:
+            copies, now = truth_copies(h, iid)
+            listed = [c for c in copies if c.source.end >= now - LOOKBACK]
+            assert one(samples, "aliyun_rds_cross_region_backup_sets", iid) == len(listed), iid
+            newest = one(
+                samples, "aliyun_rds_cross_region_backup_last_success_timestamp_seconds", iid
+            )
+            assert newest == max(c.source.end for c in listed if c.status == 0), iid
 
 
 @pytest.mark.parametrize(
@@ -326,3 +398,25 @@ async def test_the_other_readings_of_what_the_reference_only_infers(inferred: In
             assert total == (None if usage["BackupSize"] == -1 else usage["BackupSize"])
             snapshot = one(samples, "aliyun_rds_backup_storage_bytes", iid, kind="ecs_snapshot")
             assert (snapshot is None) == ("BackupEcsSnapshotSize" not in usage)
+
+
+async def test_a_duty_that_keeps_failing_is_counted_until_it_works_or_is_switched_off() -> None:
+    """Backup storage denied (a RAM policy without DescribeResourceUsage): its figures go after
+    two refreshes, and what says so instead is the count of instances it fails for."""
+    async with running(instances=3, **FAST) as h:
+        failing = "aliyun_rds_exporter_duty_failing_instances"
+        samples = await h.scrape()
+        assert set(samples[failing].values()) == {0}
+        h.sim.faults.for_action(USAGE).forced_error = FORBIDDEN_RAM
+        await h.advance(HOUR)
+        samples = await h.scrape()
+        counted = {dict(k)["duty"]: v for k, v in samples[failing].items()}
+        assert counted.pop("backup_storage") == 3
+        assert set(counted.values()) == {0}
+        assert not samples.get("aliyun_rds_backup_storage_paid_bytes")  # withdrawn
+        config = h.exporter.config
+        off = replace(config.polling, backup_storage_refresh=0.0)
+        assert await reload_from(h.exporter, lambda: replace(config, polling=off))
+        await h.advance(1.0)
+        samples = await h.scrape()
+        assert "backup_storage" not in {dict(k)["duty"] for k in samples[failing]}

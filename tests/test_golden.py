@@ -38,7 +38,14 @@ from exporter.dr_state import CopiesSummary, CopyLedger
 from exporter.policy import PolicySummary, Schedule
 from exporter.recovery_state import JobsSummary, LogChain, LogSummary, RecoveryStatus
 from exporter.service import Exporter
-from exporter.state import DiscoveryStatus, FleetState, InstanceState, Target, TypeSummary
+from exporter.state import (
+    DiscoveryStatus,
+    DutyStatus,
+    FleetState,
+    InstanceState,
+    Target,
+    TypeSummary,
+)
 from tests.clock import ManualClock
 from tests.helpers import KEY_ID, NOW, SECRET
 
@@ -148,7 +155,11 @@ def primary() -> InstanceState:
         ),
         # Copied to Shanghai with its logs; the newest copy failed after a good one.
         cross_region=CrossRegionPolicy(
-            enabled=True, log_enabled=True, destination="cn-shanghai", retention_days=15
+            enabled=True,
+            log_enabled=True,
+            destination="cn-shanghai",
+            retention_days=15,
+            enabled_at=NOW - 400 * DAY,
         ),
         copies=CopyLedger(
             summary=CopiesSummary(
@@ -259,10 +270,17 @@ def failing() -> InstanceState:
             log_retention_days=7,
             log_backup_interval=1800.0,
         ),
-        # Its copy in another region cannot be restored: no log backups were copied.
+        # Its newest copy in another region cannot be restored (its logs are copied, but the
+        # API has none for it).
         cross_region=CrossRegionPolicy(
-            enabled=True, log_enabled=False, destination="cn-beijing", retention_days=7
+            enabled=True, log_enabled=True, destination="cn-beijing", retention_days=7
         ),
+        # Its backups and its storage reads fail; its settings were read.
+        duties={
+            "backups": DutyStatus(error="Throttling.User", failing=True),
+            "backup_storage": DutyStatus(error="Forbidden.RAM", failing=True),
+            "cross_region_policy": DutyStatus(),
+        },
         copies=CopyLedger(
             summary=CopiesSummary(
                 last_success_end=NOW - 3 * DAY,

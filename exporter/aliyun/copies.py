@@ -44,6 +44,7 @@ class CrossRegionPolicy:
     log_enabled: bool  # LogBackupEnabled: log backups too (point-in-time restore there)
     destination: str  # CrossBackupRegion ("" when not said)
     retention_days: int | None  # Retention of the copies
+    enabled_at: float | None = None  # BackupEnabledTime, while on
 
 
 def _switch(body: Mapping[str, Any], field: str) -> bool:
@@ -51,7 +52,7 @@ def _switch(body: Mapping[str, Any], field: str) -> bool:
     text = value.strip().lower() if isinstance(value, str) else value
     if text in ("enable", "enabled", "1", 1, True):
         return True
-    if text in ("disable", "disabled", "0", 0, False):
+    if text in ("disable", "disabled", "0", 0, False, ""):  # blank: never set up
         return False
     raise ResponseShapeError(f"{field} is neither Enable nor Disable")
 
@@ -65,6 +66,7 @@ def parse_cross_region_policy(body: Mapping[str, Any]) -> CrossRegionPolicy:
         log_enabled=enabled and "LogBackupEnabled" in body and _switch(body, "LogBackupEnabled"),
         destination=untrusted(to_str(body.get("CrossBackupRegion")), 64) if enabled else "",
         retention_days=retention if retention is not None and retention > 0 else None,
+        enabled_at=parse_time(body.get("BackupEnabledTime")) if enabled else None,
     )
 
 

@@ -56,6 +56,7 @@ from exporter.metrics.copies import (
     COPY_WINDOW_END,
     COPY_WINDOW_START,
     CROSS_ENABLED,
+    CROSS_ENABLED_AT,
     CROSS_INFO,
     CROSS_LOG_ENABLED,
     CROSS_RETENTION,
@@ -125,6 +126,7 @@ INSTANCE_METRICS: tuple[MetricDef, ...] = (
     JOB_RUNNING_SECONDS,
     JOB_STALLED_SECONDS,
     CROSS_ENABLED,
+    CROSS_ENABLED_AT,
     CROSS_LOG_ENABLED,
     CROSS_RETENTION,
     CROSS_INFO,
@@ -165,6 +167,15 @@ DISCOVERY_LAST_SUCCESS = MetricDef(
     BY_DISCOVERY,
     feed=DESCRIBE_DB_INSTANCES,
 )
+DUTY_FAILING = MetricDef(
+    "exporter_duty_failing_instances",
+    Kind.GAUGE,
+    "Instances whose last run of an API duty failed, by duty (backups, policy, backup_tasks, "
+    "log_backups, recovery_window, cross_region_policy, cross_region_backups, backup_storage): "
+    "a failing duty's figures go after two refreshes, and the alerts built on them with them",
+    ("duty",),
+    feed=None,
+)
 DISCOVERY_INSTANCES = MetricDef(
     "discovery_instances",
     Kind.GAUGE,
@@ -179,6 +190,7 @@ FLEET_METRICS: tuple[MetricDef, ...] = (
     DISCOVERY_SUCCESS,
     DISCOVERY_LAST_SUCCESS,
     DISCOVERY_INSTANCES,
+    DUTY_FAILING,
 )
 
 # The exporter's own work (exporter.telemetry), listed first on /metrics.
@@ -275,12 +287,14 @@ __all__ = [
     "COPY_WINDOW_END",
     "COPY_WINDOW_START",
     "CROSS_ENABLED",
+    "CROSS_ENABLED_AT",
     "CROSS_INFO",
     "CROSS_LOG_ENABLED",
     "CROSS_RETENTION",
     "DISCOVERY_INSTANCES",
     "DISCOVERY_LAST_SUCCESS",
     "DISCOVERY_SUCCESS",
+    "DUTY_FAILING",
     "DUTY_REFRESH",
     "EXPORTER_INSTANCES",
     "FAILED_SETS",

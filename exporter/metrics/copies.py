@@ -18,6 +18,12 @@ CROSS_ENABLED = MetricDef(
     "the API says the instance cannot have cross-region backup (CrossBackupNotSupport)",
     feed=DESCRIBE_CROSS_BACKUP_POLICY,
 )
+CROSS_ENABLED_AT = MetricDef(
+    "cross_region_backup_enabled_timestamp_seconds",
+    Kind.GAUGE,
+    "When cross-region backup was switched on (BackupEnabledTime), while it is on",
+    feed=DESCRIBE_CROSS_BACKUP_POLICY,
+)
 CROSS_LOG_ENABLED = MetricDef(
     "cross_region_log_backup_enabled",
     Kind.GAUGE,

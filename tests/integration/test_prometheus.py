@@ -427,10 +427,10 @@ def expect_disaster_recovery(
     ]
     good = [max((c.source.end for c in copies if not c.failed), default=None) for copies in listed]
     bad = [max((c.source.end for c in copies if c.failed), default=None) for copies in listed]
-    # Newest good copy too old. With none at all, the rule counts from when Prometheus first saw
-    # cross-region backup on: since the test began, far within any limit.
+    # Newest good copy too old. With none at all, the rule counts from when copying was switched
+    # on (BackupEnabledTime).
     limit = limits.copies.get(instance_id)
-    ages = [now - end for end in good if end is not None]
+    ages = [now - (end if end is not None else policy.enabled_at) for end in good]
     stale = ("AliyunRdsCrossRegionBackupStale", instance_id, "")
     if limit is not None and len(ages) == len(readings) and min(ages) > limit + BOUNDARY_SLACK:
         must.add(stale)
