@@ -263,13 +263,14 @@ class Run:
 
     async def first_reads_done(self, session: aiohttp.ClientSession, deadline: float) -> float:
         """Waits until the simulator has answered every instance's first read of each duty
-        (or the deadline passes); returns how long after the start that was. The policy, the
-        running backups and, last in each poll, the restorable window (the log files on SQL
-        Server, which has no window); answers that are errors count: they are states too."""
-        last = {"DescribeLocalAvailableRecoveryTime", "DescribeLogBackupFiles"}
+        (or the deadline passes); returns how long after the start that was. The policy, and
+        with every duty on the running backups and, last in each poll, backup storage: each
+        instance's duties run one after the other, so its first reads of the log files and the
+        copies (several windows each) are done by then. Answers that are errors count: they
+        are states too."""
         needed = {"DescribeBackupPolicy"}
         if self.args.duties == "all":
-            needed |= {"DescribeBackupTasks", "last"}
+            needed |= {"DescribeBackupTasks", "DescribeResourceUsage"}
         seen: dict[str, set[str]] = defaultdict(set)
         done, mark = 0, 0
         while done < self.instances and time.monotonic() < deadline:
@@ -278,7 +279,7 @@ class Run:
             for row in rows:
                 actions = seen[row[2]]
                 before = needed <= actions
-                actions.add("last" if row[1] in last else row[1])
+                actions.add(row[1])
                 done += not before and needed <= actions
             await asyncio.sleep(1.0)
         return time.monotonic() - self.started
@@ -325,9 +326,10 @@ class Run:
         # instance's other duties have had their first read too: the exporter runs them once
         # the whole fleet is ready, and their series are part of what it serves from then on.
         self.phase = "steady"
-        # The other duties' first reads: about 11 calls per instance with every duty on (eight
-        # log windows), paced by the rate limit; allowed twice that, or two intervals.
-        reads = 11 if args.duties == "all" else 1
+        # The other duties' first reads: at most 20 calls per instance with every duty on (eight
+        # log windows, eight copies windows where copying is on), paced by the rate limit;
+        # allowed twice that, or two intervals.
+        reads = 20 if args.duties == "all" else 1
         allowed = max(2 * interval, 2 * reads * self.instances / args.rate)
         result["first_reads_s"] = await self.first_reads_done(session, ready_at + allowed)
         reads_done = time.monotonic()

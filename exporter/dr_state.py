@@ -11,7 +11,7 @@ from exporter.aliyun.copies import CrossCopy
 from exporter.aliyun.recovery import RecoveryWindow
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CopiesSummary:
     """The copies within the lookback."""
 
@@ -25,7 +25,7 @@ class CopiesSummary:
     """Why the newest good copy cannot be restored, as the API says it."""
 
 
-@dataclass
+@dataclass(slots=True)
 class CopyLedger:
     """Copies by CrossBackupId (a few per day at most: one per full backup)."""
 

@@ -51,7 +51,7 @@ class Schedule:
         raise AssertionError("a non-empty weekday set repeats within eight days")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicySummary:
     """What the exporter keeps of one DescribeBackupPolicy answer."""
 

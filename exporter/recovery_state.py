@@ -26,7 +26,7 @@ RECOVERY_BROKEN_CODES = frozenset(
 FINISHED = "Finished"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecoveryStatus:
     """The last answer of DescribeLocalAvailableRecoveryTime: a window, or why there is none."""
 
@@ -34,7 +34,7 @@ class RecoveryStatus:
     broken: str | None = None  # one of RECOVERY_BROKEN_CODES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogSummary:
     """What the log chain within the lookback says (recomputed after each read)."""
 
@@ -53,7 +53,7 @@ class LogSummary:
 HOUR = 3600.0
 
 
-@dataclass
+@dataclass(slots=True)
 class HourlyBytes:
     """Bytes of log files by the hour their file ended: a sum that drops its oldest hours as
     they leave the lookback. Eight bytes an hour, rather than a record per file."""
@@ -84,7 +84,7 @@ class HourlyBytes:
         return sum(self.totals)
 
 
-@dataclass
+@dataclass(slots=True)
 class LogChain:
     """The log backup files within the lookback, kept compact: a record only for each file a
     later read may list again (it ends at or after ``folded_until``, or is still uploading:
@@ -228,7 +228,7 @@ def summarize_log_chain(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunningJob:
     job_id: str
     first_seen: float
@@ -243,7 +243,7 @@ class RunningJob:
     after that (None when it was already there at the exporter's first listing)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobsSummary:
     """The running backups after the last DescribeBackupTasks: the one that has run longest."""
 

@@ -38,7 +38,7 @@ class Source(str, enum.Enum):
     DISCOVERY = "discovery"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """One instance to poll, and the labels it carries on the info metric."""
 
@@ -59,7 +59,7 @@ class Target:
         object.__setattr__(self, "source", Source(self.source))  # "static" works too
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TypeSummary:
     """The newest backups of one backup type, as the collector renders them."""
 
@@ -130,7 +130,7 @@ def _newest_key(backup: Backup) -> tuple[float, str]:
     return (backup_time(backup), backup.backup_id)
 
 
-@dataclass
+@dataclass(slots=True)
 class DutyStatus:
     """How one API duty (exporter.duties) is doing for one instance."""
 
@@ -146,7 +146,7 @@ class DutyStatus:
     """Its last run failed (``error`` may also hold a code that is not a failure)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class InstanceState:
     target: Target
     backups: dict[str, Backup] = field(default_factory=dict)

@@ -38,7 +38,7 @@ CROSS_PAGE_SIZE = 100  # it takes 30, 50 or 100 only
 CROSS_BACKUP_NOT_SUPPORTED = "CrossBackupNotSupport"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CrossRegionPolicy:
     enabled: bool  # BackupEnabled: data backups are copied to another region
     log_enabled: bool  # LogBackupEnabled: log backups too (point-in-time restore there)
@@ -140,7 +140,7 @@ STORAGE_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StorageUsage:
     """Backup storage as the API gives it: no field is derived from another (the API's sums do
     not add up). -1 (no data) and anything unreadable are left out."""
