@@ -2,7 +2,7 @@
 #   make demo        installs the exporter in .venv and runs it against the built-in RDS simulator
 #   make test        installs the test tools in .venv and runs lint, type checks and every test
 #   make test-fast   installs the test tools and runs the unit tests only (no tests marked
-#                    integration or slow): under 30 s on two cores
+#                    integration or slow): about 35 s on two cores
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

@@ -308,6 +308,7 @@ async def test_a_failure_to_ask_for_the_copy_window_keeps_the_copies() -> None:
         assert one(after, end, iid) == one(before, end, iid)
 
 
+@pytest.mark.slow  # days of simulated polling
 async def test_no_copy_is_missed_when_reads_are_a_day_apart_or_fail_for_days() -> None:
     """A copy is listed by its backup's start but appears hours later: each read goes back far
     enough for it, whatever the refresh, and after days of failed reads."""

@@ -240,6 +240,7 @@ async def test_each_duty_switched_off_makes_no_call_and_no_series() -> None:
             assert others <= actions, key_name  # the others still run
 
 
+@pytest.mark.slow  # days of simulated polling
 async def test_days_of_log_polling_keep_a_few_records_and_the_truth() -> None:
     """A busy PostgreSQL instance lists hundreds of WAL files a day on each node: the exporter
     keeps a record only of those a later read may list again, and still reports the newest

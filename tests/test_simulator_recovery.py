@@ -704,6 +704,7 @@ async def test_new_actions_answer_as_documented_with_every_quirk_off(
 # ----- the fleet ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # days of simulated polling
 def test_log_backups_follow_their_drawn_cadence_gaps_and_failovers() -> None:
     fleet = Fleet.generate(seed=3, instances=300, now=NOW, readonly_fraction=0.0)
     minutes: dict[str, list[float]] = {}
