@@ -40,6 +40,10 @@ from typing import Any
 
 import aiohttp
 
+# The duties a --duties switch turns on or off; the backup policy keeps its 6h default (read
+# once per instance in a run).
+from exporter.config.checks import DUTY_REFRESHES
+
 REPO = Path(__file__).resolve().parents[1]
 KEY_ID, SECRET = "LTAI5tScaleBenchKey00000", "scale-bench-secret-000000"
 # What Prometheus 2.x sends: OpenMetrics preferred, gzip accepted.
@@ -96,17 +100,6 @@ class Scrapes:
             "bytes": statistics.median(self.sizes),
             "all_s": [round(s, 4) for s in self.seconds],
         }
-
-
-# The backup policy keeps its 6h default: read once per instance in a run.
-DUTY_REFRESHES = (
-    "recovery_window_refresh",
-    "log_backup_refresh",
-    "backup_tasks_refresh",
-    "cross_region_policy_refresh",
-    "cross_region_backup_refresh",
-    "backup_storage_refresh",
-)
 
 
 def write_config(

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import aiohttp
+
+from exporter.aliyun.client import RdsClient
+from exporter.aliyun.clock import Clock
+from exporter.aliyun.credentials import Credentials, StaticCredentialsProvider
+from exporter.aliyun.limiter import RequestLimiter
 from exporter.simulator import Faults, Fleet, SimulatedRds
 
 KEY_ID = "LTAI5tTestAccessKey0001"
@@ -37,6 +44,21 @@ class InstantClock:
 async def serve_simulator(sim: SimulatedRds) -> AsyncIterator[str]:
     async with sim.serve("127.0.0.1", 0) as url:
         yield url
+
+
+@asynccontextmanager
+async def loopback_client(sim: SimulatedRds, clock: Clock) -> AsyncIterator[RdsClient]:
+    """An RdsClient of the test key for ``sim``, served on loopback; its limiter and retries
+    wait on ``clock``."""
+    async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
+        yield RdsClient(
+            session,
+            StaticCredentialsProvider(Credentials(KEY_ID, SECRET)),
+            RequestLimiter(1000, 8, clock),
+            clock,
+            endpoint=url,
+            rng=random.Random(1),
+        )
 
 
 def make_simulator(

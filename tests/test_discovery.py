@@ -9,12 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-import aiohttp
 import pytest
 
 from exporter.aliyun.client import RdsClient
-from exporter.aliyun.credentials import Credentials, StaticCredentialsProvider
-from exporter.aliyun.limiter import RequestLimiter
 from exporter.aliyun.models import DBInstance
 from exporter.config import DiscoveryConfig, FrozenMap, parse_config
 from exporter.discovery import list_instances, listing_filters, merge_targets, wanted
@@ -22,7 +19,7 @@ from exporter.service import load_plan
 from exporter.simulator import FORBIDDEN_RAM, Fleet, SimulatedRds
 from exporter.state import DiscoveryStatus, FleetState, Target
 from tests.harness import INTERVAL, key
-from tests.helpers import KEY_ID, NOW, SECRET, InstantClock
+from tests.helpers import KEY_ID, NOW, SECRET, InstantClock, loopback_client
 from tests.running_config import api_section, running_config
 
 MINUTE = 60.0
@@ -182,15 +179,8 @@ def filter_fleet() -> tuple[Fleet, dict[str, str]]:
 
 @asynccontextmanager
 async def client_for(sim: SimulatedRds) -> AsyncIterator[RdsClient]:
-    clock = InstantClock()
-    async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
-        yield RdsClient(
-            session,
-            StaticCredentialsProvider(Credentials(KEY_ID, SECRET)),
-            RequestLimiter(1000, 8, clock),
-            clock,
-            endpoint=url,
-        )
+    async with loopback_client(sim, InstantClock()) as client:
+        yield client
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,11 @@ and no action ever called on an engine that lacks it."""
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import replace
 from typing import Any
 
-import aiohttp
 import pytest
 
-from exporter.aliyun.client import RdsClient
-from exporter.aliyun.credentials import Credentials, StaticCredentialsProvider
-from exporter.aliyun.limiter import RequestLimiter
 from exporter.aliyun.models import parse_time
 from exporter.config import PollingConfig
 from exporter.duties import log_backups
@@ -23,7 +18,7 @@ from exporter.serving import reload_from
 from exporter.simulator import FORBIDDEN_RAM, Faults, Fleet, SimulatedRds
 from exporter.state import InstanceState, Target
 from tests.harness import DAY, INTERVAL, Harness, Samples, key, running, success_key
-from tests.helpers import KEY_ID, NOW, SECRET, InstantClock
+from tests.helpers import KEY_ID, NOW, SECRET, InstantClock, loopback_client
 
 HOUR = 3600.0
 MINUTE = 60.0
@@ -427,15 +422,7 @@ async def test_catch_up_reads_of_the_log_files_run_a_bounded_number_at_a_time(
     sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock.time)
     polling = PollingConfig(INTERVAL, 8 * DAY, DAY, DAY - INTERVAL, log_backup_refresh=900.0)
     duty = log_backups.LogBackupsDuty(polling, clock)
-    async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
-        client = RdsClient(
-            session,
-            StaticCredentialsProvider(Credentials(KEY_ID, SECRET)),
-            RequestLimiter(1000, 8, clock),
-            clock,
-            endpoint=url,
-            rng=random.Random(1),
-        )
+    async with loopback_client(sim, clock) as client:
         states = []
         for iid, instance in fleet.instances.items():
             state = InstanceState(target=Target(iid, instance.region_id))

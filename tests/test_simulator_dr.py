@@ -5,28 +5,21 @@ truth; each ``Inferred`` switch changes the answer."""
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
-import itertools
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
 import pytest
-import yarl
 
-from exporter.aliyun.signing import sign_rpc_v3
 from exporter.demo import build_demo_fleet
-from exporter.simulator import API_VERSION, FORBIDDEN_RAM, Fleet, SimulatedRds
+from exporter.simulator import FORBIDDEN_RAM, Fleet, SimulatedRds
 from exporter.simulator.timefmt import format_second, parse_second
 from exporter.simulator.usage import GIB
+from tests.helpers import KEY_ID, NOW, SECRET
+from tests.signed_api import Reply, SetClock, SignedApi
 
 DAY, HOUR = 86400.0, 3600.0
-NOW = float(calendar.timegm((2025, 11, 28, 12, 0, 0)))
-KEY_ID, SECRET = "LTAI5tDisasterKey0000000", "dr-secret-0123456789"
 POLICY = {
     "DBInstanceId": str, "RegionId": str, "DBInstanceDescription": str, "DBInstanceStatus": str,
     "Engine": str, "EngineVersion": str, "LockMode": str, "BackupEnabled": str,
@@ -50,52 +43,13 @@ USAGE_INTS = (
 )  # fmt: skip
 
 
-@dataclass
-class Clock:
-    now: float = NOW
-
-    def __call__(self) -> float:
-        return self.now
+Clock = SetClock
 
 
-@dataclass
-class Reply:
-    status: int
-    body: Any
-
-    @property
-    def code(self) -> str:
-        return "OK" if self.status == 200 else str(self.body["Code"])
-
-    @property
-    def sc(self) -> tuple[int, str]:
-        return self.status, self.code
-
-
-class Api:
+class Api(SignedApi):
     def __init__(self, session: aiohttp.ClientSession, base_url: str, sim: SimulatedRds) -> None:
-        self.session, self.base_url, self.fleet = session, base_url, sim.fleet
-        self.clock: Any = sim.clock
-        self.host = yarl.URL(base_url).host_port_subcomponent or ""
-        self._nonces = itertools.count()
-
-    async def call(self, action: str, **params: str) -> Reply:
-        signed = sign_rpc_v3(
-            method="POST",
-            host=self.host,
-            action=action,
-            version=API_VERSION,
-            params=params,
-            access_key_id=KEY_ID,
-            access_key_secret=SECRET,
-            security_token=None,
-            date=datetime.fromtimestamp(self.clock.now, tz=timezone.utc),
-            nonce=f"dr-{next(self._nonces)}",
-        )
-        headers = {**signed.headers, "Accept": "application/json"}
-        url = yarl.URL(f"{self.base_url}/?{signed.query_string}", encoded=True)
-        async with self.session.post(url, headers=headers) as response:
-            return Reply(response.status, json.loads(await response.read()))
+        super().__init__(session, base_url, sim.clock)
+        self.fleet = sim.fleet
 
     async def policy(self, iid: str, **params: str) -> Reply:
         region = self.fleet.instance(iid).region_id

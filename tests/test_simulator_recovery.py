@@ -9,35 +9,28 @@ import calendar
 import dataclasses
 import hashlib
 import itertools
-import json
 import re
 import statistics
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
 import pytest
-import yarl
 
-from exporter.aliyun.signing import sign_rpc_v3
 from exporter.demo import build_demo_fleet
 from exporter.simulator import (
-    API_VERSION,
     FORBIDDEN_RAM,
     Fleet,
     Quirks,
     SimulatedRds,
 )
 from exporter.simulator.timefmt import format_minute, format_second, parse_minute, parse_second
+from tests.helpers import KEY_ID, NOW, SECRET
+from tests.signed_api import Reply, SetClock, SignedApi
 
 DAY = 86400.0
 HOUR = 3600.0
 MINUTE = 60.0
-NOW = float(calendar.timegm((2025, 11, 28, 12, 0, 0)))
-KEY_ID = "LTAI5tRecoveryKey0000000"
-SECRET = "recovery-secret-0123456789"
 SECOND_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 MINUTE_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ")
 BINLOG_FIELDS = {
@@ -71,50 +64,10 @@ JOB_FIELDS = {
 }
 
 
-@dataclass
-class Clock:
-    now: float = NOW
-
-    def __call__(self) -> float:
-        return self.now
+Clock = SetClock
 
 
-@dataclass
-class Reply:
-    status: int
-    body: Any
-
-    @property
-    def code(self) -> str:
-        return str(self.body.get("Code", "OK")) if self.status != 200 else "OK"
-
-
-class Api:
-    """Signs each request with the simulator's own clock, so it can be moved by days."""
-
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, clock: Clock) -> None:
-        self.session, self.base_url, self.clock = session, base_url, clock
-        self.host = yarl.URL(base_url).host_port_subcomponent or ""
-        self._nonces = itertools.count()
-
-    async def call(self, action: str, **params: str) -> Reply:
-        signed = sign_rpc_v3(
-            method="POST",
-            host=self.host,
-            action=action,
-            version=API_VERSION,
-            params=params,
-            access_key_id=KEY_ID,
-            access_key_secret=SECRET,
-            security_token=None,
-            date=datetime.fromtimestamp(self.clock.now, tz=timezone.utc),
-            nonce=f"nonce-{next(self._nonces)}",
-        )
-        headers = {**signed.headers, "Accept": "application/json"}
-        url = yarl.URL(f"{self.base_url}/?{signed.query_string}", encoded=True)
-        async with self.session.post(url, headers=headers) as response:
-            return Reply(response.status, json.loads(await response.read()))
-
+class Api(SignedApi):
     async def binlogs(self, iid: str, start: float, end: float, **params: str) -> Reply:
         times = {"StartTime": format_second(start), "EndTime": format_second(end)}
         return await self.call("DescribeBinlogFiles", DBInstanceId=iid, **times, **params)

@@ -4,23 +4,18 @@ over loopback, on an instant clock that each answer moves 20 minutes on."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
-
 from exporter.aliyun.client import RdsClient
-from exporter.aliyun.credentials import Credentials, StaticCredentialsProvider
-from exporter.aliyun.limiter import RequestLimiter
 from exporter.config import PollingConfig
 from exporter.duties.backups import BackupsDuty
 from exporter.duties.log_backups import LogBackupsDuty
 from exporter.simulator import Faults, Fleet, SimulatedRds
 from exporter.state import CLOCK_SKEW, InstanceState, Target
 from tests.harness import DAY, INTERVAL
-from tests.helpers import KEY_ID, NOW, SECRET, InstantClock
+from tests.helpers import KEY_ID, NOW, SECRET, InstantClock, loopback_client
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -35,15 +30,8 @@ async def slow_api(fleet: Fleet, clock: InstantClock) -> AsyncIterator[RdsClient
         return body
 
     sim = SimulatedRds(fleet, {KEY_ID: SECRET}, clock=clock.time, faults=Faults(transform=slow))
-    async with sim.serve("127.0.0.1", 0) as url, aiohttp.ClientSession() as session:
-        yield RdsClient(
-            session,
-            StaticCredentialsProvider(Credentials(KEY_ID, SECRET)),
-            RequestLimiter(1000, 8, clock),
-            clock,
-            endpoint=url,
-            rng=random.Random(1),
-        )
+    async with loopback_client(sim, clock) as client:
+        yield client
 
 
 def new_state(fleet: Fleet, iid: str) -> InstanceState:

@@ -29,9 +29,6 @@ class BackupPolicyDuty(Duty):
     def applies_to(self, state: InstanceState) -> bool:
         return state.target.instance_type != READ_ONLY
 
-    def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
-        return bool(state.collect_success) and now >= status.due
-
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> str | None:
         target = state.target
         policy = await client.describe_backup_policy(target.instance_id, target.region)

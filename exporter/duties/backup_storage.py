@@ -22,9 +22,6 @@ class BackupStorageDuty(Duty):
     def applies_to(self, state: InstanceState) -> bool:
         return state.target.instance_type != READ_ONLY  # a read-only replica keeps no backups
 
-    def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
-        return bool(state.collect_success) and now >= status.due
-
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> None:
         target = state.target
         state.storage = await client.call(

@@ -25,9 +25,6 @@ class BackupTasksDuty(Duty):
     def applies_to(self, state: InstanceState) -> bool:
         return state.target.instance_type != READ_ONLY
 
-    def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
-        return bool(state.collect_success) and now >= status.due
-
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> None:
         target = state.target
         listed = await client.describe_backup_tasks(target.instance_id, target.region)

@@ -56,8 +56,9 @@ class Duty(ABC):
         return True
 
     def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
-        """At a poll slot (monotonic ``now``): whether to run now."""
-        return now >= status.due
+        """At a poll slot (monotonic ``now``): whether to run now. By default once its refresh
+        has passed, and only after a successful backups poll: when that fails, this would too."""
+        return bool(state.collect_success) and now >= status.due
 
     @abstractmethod
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> str | None:

@@ -54,9 +54,6 @@ class CrossRegionBackupsDuty(Duty):
         policy = state.cross_region
         return keeps_backups(state) and (policy is None or policy.enabled)
 
-    def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
-        return bool(state.collect_success) and now >= status.due
-
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> None:
         target = state.target
         ledger = state.copies

@@ -45,9 +45,6 @@ class CrossRegionPolicyDuty(Duty):
         # (CrossBackupNotSupport), and show as off, which is what an operator must see.
         return keeps_backups(state)
 
-    def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
-        return bool(state.collect_success) and now >= status.due
-
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> None:
         target = state.target
         try:

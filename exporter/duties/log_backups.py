@@ -57,9 +57,6 @@ class LogBackupsDuty(Duty):
         engine = state.known_engine.lower()
         return engine in ENGINES if engine else state.sql_server_by_answer is not None
 
-    def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
-        return bool(state.collect_success) and now >= status.due
-
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> str | None:
         if len(self._windows(state, self.clock.time())) == 1:
             return await self._read(client, state, status)

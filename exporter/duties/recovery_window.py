@@ -41,10 +41,6 @@ class RecoveryWindowDuty(Duty):
         engine = state.known_engine.lower()
         return engine in ENGINES if engine else state.sql_server_by_answer is not True
 
-    def is_due(self, state: InstanceState, status: DutyStatus, now: float) -> bool:
-        # After a successful backups poll only: when that fails, this would too.
-        return bool(state.collect_success) and now >= status.due
-
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> None:
         target = state.target
         try:
