@@ -12,8 +12,9 @@ Gauges). This process drives them and measures; see bench/README.md for the meth
 
 Run it from the repository root. Phases, for each size:
 
-1. first poll: the exporter starts and polls every instance over the whole lookback; /metrics
-   is scraped all along; ends when /-/ready answers 200;
+1. first poll: the exporter starts and reads every instance's newest backups (before the
+   newest-first change: the whole lookback); /metrics is scraped all along; ends when /-/ready
+   answers 200; then the wait for every duty's first read and the whole lookback;
 2. steady state with scrapes: after half an interval to settle, ``--cycles`` intervals during
    which the exporter and the baseline are scraped alternately, back to back;
 3. steady state, quiet: ``--cycles`` intervals with no scrapes, for the polling cost alone.
@@ -43,6 +44,8 @@ import aiohttp
 # The duties a --duties switch turns on or off; the backup policy keeps its 6h default (read
 # once per instance in a run).
 from exporter.config.checks import DUTY_REFRESHES
+from exporter.schedule import floor_minute
+from exporter.simulator.timefmt import parse_minute
 
 REPO = Path(__file__).resolve().parents[1]
 KEY_ID, SECRET = "LTAI5tScaleBenchKey00000", "scale-bench-secret-000000"
@@ -55,6 +58,8 @@ SCRAPE_HEADERS = {
 PLAIN_HEADERS = {"Accept": "text/plain", "Accept-Encoding": "identity"}
 TICKS = os.sysconf("SC_CLK_TCK")
 FLOOR = 8  # lookback / window: 8d / 1d
+LOOKBACK = 8 * 86400.0
+WINDOW = 86400.0
 
 
 def free_port() -> int:
@@ -127,38 +132,32 @@ def write_config(
     path.write_text("\n".join(lines) + "\n")
 
 
-def first_poll_calls(rows: list[list[Any]]) -> tuple[dict[str, int], float]:
-    """DescribeBackups calls of each instance's first poll, and when the last one arrived.
+def first_read_calls(rows: list[list[Any]], spawned: float) -> tuple[dict[str, int], float]:
+    """DescribeBackups calls of each instance's first reads of the lookback (its first poll,
+    and since the newest-first change the backfill that follows it), and when the last one
+    arrived.
 
-    Rows are ``[time, action, instance, StartTime, EndTime, PageNumber, code]``. An instance's
-    calls are sequential. A first poll reads consecutive windows, so each of its calls is the
-    next page of the previous window, a retry of a failed call, or page 1 of the window that
-    starts where the previous one ended; anything else (a later poll re-reads a whole overlap
-    before the previous end) ends the first poll.
+    Rows are ``[time, action, instance, StartTime, EndTime, PageNumber, code]``. ``spawned``:
+    when the exporter started (epoch seconds). An instance's first poll reads up to the minute
+    it begins, after ``spawned``; every first read ends there or earlier (oldest window first
+    before the change, newest first after it) and starts a whole window before it or earlier.
+    A later poll ends later, or (a poll slot in the same minute) starts after that.
     """
-    by_instance: dict[str, list[list[Any]]] = defaultdict(list)
+    newest: dict[str, float] = {}
     for row in rows:
-        if row[1] == "DescribeBackups":
-            by_instance[row[2]].append(row)
-    counts: dict[str, int] = {}
+        end = parse_minute(row[4]) if row[1] == "DescribeBackups" else None
+        if end is not None and end >= floor_minute(spawned):
+            newest[row[2]] = min(end, newest.get(row[2], end))
+    counts: dict[str, int] = defaultdict(int)
     last = 0.0
-    for instance_id, calls in by_instance.items():
-        calls.sort(key=lambda row: row[0])
-        previous: list[Any] | None = None
-        count = 0
-        for row in calls:
-            if previous is not None:
-                same_window = row[3:5] == previous[3:5]
-                next_page = same_window and int(row[5]) == int(previous[5]) + 1
-                retry = same_window and row[5] == previous[5] and previous[6] != "OK"
-                next_window = row[3] == previous[4] and row[5] == "1"
-                if not (next_page or retry or next_window):
-                    break
-            count += 1
-            last = max(last, row[0])
-            previous = row
-        counts[instance_id] = count
-    return counts, last
+    for row in rows:
+        if row[1] == "DescribeBackups" and row[2] in newest:
+            start, end = parse_minute(row[3]), parse_minute(row[4])
+            top = newest[row[2]]
+            if start is not None and end is not None and end <= top and start <= top - WINDOW:
+                counts[row[2]] += 1
+                last = max(last, row[0])
+    return dict(counts), last
 
 
 class Run:
@@ -254,19 +253,26 @@ class Run:
             rows: list[list[Any]] = await response.json()
         return rows
 
-    async def first_reads_done(self, session: aiohttp.ClientSession, deadline: float) -> float:
+    async def first_reads_done(
+        self, session: aiohttp.ClientSession, deadline: float
+    ) -> tuple[float, float]:
         """Waits until the simulator has answered every instance's first read of each duty
-        (or the deadline passes); returns how long after the start that was. The policy, and
-        with every duty on the running backups and, last in each poll, backup storage: each
-        instance's duties run one after the other, so its first reads of the log files and the
-        copies (several windows each) are done by then. Answers that are errors count: they
-        are states too."""
+        and its DescribeBackups reads reach back the whole lookback (or the deadline passes);
+        returns how long after the start each was. The policy, and with every duty on the
+        running backups and, last in each poll, backup storage: each instance's duties run one
+        after the other, so its first reads of the log files and the copies (several windows
+        each) are done by then. Answers that are errors count: they are states too."""
         needed = {"DescribeBackupPolicy"}
         if self.args.duties == "all":
             needed |= {"DescribeBackupTasks", "DescribeResourceUsage"}
+        since = floor_minute(self.started + time.time() - time.monotonic())
         seen: dict[str, set[str]] = defaultdict(set)
+        newest: dict[str, float] = {}
+        oldest: dict[str, float] = {}
+        reached: set[str] = set()
         done, mark = 0, 0
-        while done < self.instances and time.monotonic() < deadline:
+        duties_at = lookback_at = last_reached = 0.0
+        while time.monotonic() < deadline:
             rows = await self.requests(session, mark)
             mark += len(rows)
             for row in rows:
@@ -274,8 +280,25 @@ class Run:
                 before = needed <= actions
                 actions.add(row[1])
                 done += not before and needed <= actions
+                if row[1] == "DescribeBackups":
+                    start, end = parse_minute(row[3]) or 0.0, parse_minute(row[4]) or 0.0
+                    if end >= since:  # the first poll's newest window ends first
+                        newest[row[2]] = min(end, newest.get(row[2], end))
+                    oldest[row[2]] = min(start, oldest.get(row[2], start))
+                    top = newest.get(row[2], -math.inf)
+                    # Within an hour of the floor (it moves on while the reads go on).
+                    if row[2] not in reached and oldest[row[2]] <= top - LOOKBACK + 3600:
+                        reached.add(row[2])
+                        last_reached = max(last_reached, row[0] - self.started)
+            now = time.monotonic() - self.started
+            if done >= self.instances and not duties_at:
+                duties_at = now
+            if len(reached) >= self.instances and not lookback_at:
+                lookback_at = last_reached  # when the simulator got the last call it needed
+            if duties_at and lookback_at:
+                break
             await asyncio.sleep(1.0)
-        return time.monotonic() - self.started
+        return duties_at or math.nan, lookback_at or math.nan
 
     async def measure(self, session: aiohttp.ClientSession) -> None:
         args, result, pid, interval = self.args, self.result, self.pid, self.args.interval
@@ -319,12 +342,15 @@ class Run:
         # instance's other duties have had their first read too: the exporter runs them once
         # the whole fleet is ready, and their series are part of what it serves from then on.
         self.phase = "steady"
-        # The other duties' first reads: at most 20 calls per instance with every duty on (eight
-        # log windows, eight copies windows where copying is on), paced by the rate limit;
-        # allowed twice that, or two intervals.
-        reads = 20 if args.duties == "all" else 1
+        # The other duties' first reads and the rest of the lookback: at most 28 calls per
+        # instance with every duty on (eight log windows, eight copies windows where copying is
+        # on, eight backup windows), paced by the rate limit; allowed twice that, or two
+        # intervals.
+        reads = 28 if args.duties == "all" else 8
         allowed = max(2 * interval, 2 * reads * self.instances / args.rate)
-        result["first_reads_s"] = await self.first_reads_done(session, ready_at + allowed)
+        result["first_reads_s"], result["lookback_read_s"] = await self.first_reads_done(
+            session, ready_at + allowed
+        )
         reads_done = time.monotonic()
         async with session.get(self.exporter_url + "/metrics", headers=PLAIN_HEADERS) as r:
             (self.tmp / "samples.txt").write_bytes(await r.read())
@@ -407,7 +433,8 @@ class Run:
         result["peak_rss_mib"] = memory_mib(pid, "VmHWM")
         result["peak_rss_by_phase_mib"] = dict(self.peak_rss)
 
-        counts, last_first = first_poll_calls(rows)
+        spawned = self.started + time.time() - time.monotonic()
+        counts, last_first = first_read_calls(rows, spawned)
         first_rows = [row for row in rows if row[0] <= last_first]
         t0 = min(row[0] for row in first_rows)
         achieved = (len(first_rows) - 1) / (last_first - t0)
@@ -468,11 +495,11 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             lambda r: f"{r['first_reads_s']:.0f}" if "first_reads_s" in r else "not measured",
         ),
         row(
-            f"first poll: calls per instance (floor {FLOOR})",
+            f"first reads: DescribeBackups calls per instance (floor {FLOOR})",
             lambda r: f"{r['first_poll']['calls_per_instance']:.3f}",
         ),
         row(
-            "first poll: calls / floor",
+            "first reads: calls / floor",
             lambda r: f"{r['first_poll']['calls_per_instance'] / FLOOR:.3f}",
         ),
         row(
@@ -487,7 +514,19 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"first poll: achieved rate / rate_limit ({args.rate:g}/s)",
             lambda r: f"{r['first_poll']['rate_ratio']:.3f}",
         ),
-        row("first poll: wall time to ready (s)", lambda r: f"{r['first_poll']['wall_s']:.0f}"),
+        row(
+            "every newest backup known, /-/ready (s after start)",
+            lambda r: f"{r['first_poll']['wall_s']:.1f}",
+        ),
+        row("floor: instances / rate_limit (s)", lambda r: f"{r['instances'] / args.rate:.1f}"),
+        row(
+            "newest known / floor",
+            lambda r: f"{r['first_poll']['wall_s'] / (r['instances'] / args.rate):.2f}",
+        ),
+        row(
+            "whole lookback read (s after start)",
+            lambda r: f"{r['lookback_read_s']:.0f}" if "lookback_read_s" in r else "not measured",
+        ),
         row("first poll: exporter CPU (s)", lambda r: f"{r['first_poll']['cpu_s']:.1f}"),
         row(
             "steady: CPU per poll cycle, no scrapes (s)",

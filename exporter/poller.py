@@ -9,7 +9,8 @@ other duties, nor the other targets.
 Readiness first: until every instance has had its first poll, instances run only the duties
 ``/-/ready`` waits for; the others run as soon as the whole fleet has. A cold start of a large
 fleet then answers "are backups recent?" before "to when can we restore?", rather than sharing
-the rate limit between both.
+the rate limit between both. What a first poll leaves for later (the rest of the lookback) goes
+to the backfill (``exporter.backfill``), which only uses the rate nothing else wants.
 
 :func:`plan_load` states what the duties cost, for ``--check-config``.
 """
@@ -22,6 +23,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from exporter.aliyun.client import RdsClient
+from exporter.backfill import Backfill
 from exporter.clock import Clock
 from exporter.config import PollingConfig, format_duration
 from exporter.duties import Duty, DutyLoad, Outcome
@@ -44,9 +46,11 @@ class Poller:
         duties: Sequence[Duty],
         *,
         on_gone: Callable[[str], None] | None = None,
+        backfill_workers: int = 1,
     ) -> None:
         """``on_gone(instance_id)``: called when a retiring target (one discovery no longer
-        finds) turns out not to exist any more; its task has ended by then."""
+        finds) turns out not to exist any more; its task has ended by then.
+        ``backfill_workers``: instances whose backfill runs at once."""
         self._state = state
         self._clients = clients
         self._polling = polling
@@ -55,6 +59,7 @@ class Poller:
         self._readiness_duties = [duty for duty in self._duties if duty.gates_readiness]
         self._other_duties = [duty for duty in self._duties if not duty.gates_readiness]
         self._on_gone = on_gone
+        self._backfill = Backfill(state, clients, backfill_workers)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Set once the fleet's first poll has ended (``FleetState.ready``); never cleared.
         self._warm = asyncio.Event()
@@ -81,17 +86,13 @@ class Poller:
         if not self._warm.is_set() and self._state.ready:
             self._warm.set()
 
-    @property
-    def running_tasks(self) -> int:
-        """Instance tasks that have not ended (each is polling or asleep on the clock)."""
-        return sum(1 for task in self._tasks.values() if not task.done())
-
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         self._tasks.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._backfill.stop()
 
     async def _run_instance(self, instance_id: str, phase: float) -> None:
         # First poll at once (the shared rate limiter paces start-up); after that each instance
@@ -149,6 +150,9 @@ class Poller:
             for duty in self._duties
             if duty.gates_readiness and duty.applies_to(state)
         )
+        for duty in duties:
+            if duty.needs_backfill(state):
+                self._backfill.want(duty, state)
         return Outcome.DONE
 
     async def run_duty(self, duty: Duty, state: InstanceState) -> Outcome:
@@ -217,12 +221,28 @@ def plan_load(
         load.first_calls for duty, load in zip(duties, loads, strict=True) if duty.gates_readiness
     )
     first_calls = instances * sum(load.first_calls for load in loads)
+    backfill = instances * sum(load.backfill_calls for load in loads)
+    lines.append(
+        f"until every newest backup is known (/-/ready): about "
+        f"{format_duration(math.ceil(gating / rate_limit))}, more where newest full backups are "
+        "older than a window"
+    )
+    if backfill:
+        # The backfill and the other first reads share what the steady load leaves.
+        spare = rate_limit - per_second
+        lines.append(
+            "until the backfill is complete: "
+            + (
+                f"about {format_duration(math.ceil((first_calls + backfill) / spare))}"
+                if spare > 0
+                else "never at this load (see the warning)"
+            )
+        )
     if per_interval <= capacity < first_calls:
         lines.append(
-            f"note: the first reads of every instance take about "
+            f"note: the first reads of every duty take about "
             f"{format_duration(math.ceil(first_calls / rate_limit))}, longer than one interval; "
-            f"/-/ready turns 200 once every instance's backups are read (about "
-            f"{format_duration(math.ceil(gating / rate_limit))})"
+            "the newest backups come first"
         )
     if per_interval > capacity:
         lines.append(

@@ -46,9 +46,14 @@ def poll_range(now: float, watermark: float | None, polling: PollingConfig) -> t
     return start, end
 
 
+def window_width(window: float) -> float:
+    """The width reads use for ``polling.window``: whole minutes, as the API's times are."""
+    return max(MINUTE, floor_minute(window))
+
+
 def plan_windows(start: float, end: float, window: float) -> list[tuple[float, float]]:
     """Consecutive [start, end] pieces tiling the range, none wider than ``window``."""
-    width = max(MINUTE, floor_minute(window))
+    width = window_width(window)
     windows: list[tuple[float, float]] = []
     cursor = start
     while cursor < end:

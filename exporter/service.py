@@ -40,6 +40,8 @@ from exporter.webconfig import WebConfig, middleware
 
 log = logging.getLogger(__name__)
 
+BACKFILL_WORKERS = 16  # backfills at once: at a second per call, more than the default 10 calls/s
+
 # Between scrapes, the /metrics lines of instances that changed are formatted ahead, at most
 # this many (about 0.1 ms each) every this many seconds.
 FORMAT_EVERY = 2.0
@@ -160,6 +162,7 @@ class Exporter:
         )
         self._session: aiohttp.ClientSession | None = None
         self._poller: Poller | None = None
+        self._limiter: RequestLimiter | None = None
         self._static: list[Target] = []
         self._loops: list[DiscoveryLoop] = []
         self._discovery_tasks: list[asyncio.Task[None]] = []
@@ -213,6 +216,9 @@ class Exporter:
             self.clock,
             duties,
             on_gone=self._instance_gone,
+            # Half the slots at most, so a call in the foreground never waits long for one; and
+            # few: the backfill only fills spare starts, which a few calls at a time keep busy.
+            backfill_workers=max(1, min(BACKFILL_WORKERS, self.config.api.concurrency // 2)),
         )
         self._static = targets_from_config(self.config, self.shard)
         self._start_discovery(clients)
@@ -231,7 +237,7 @@ class Exporter:
         # One limiter for the whole process, shared by every account: the documented
         # rate_limit is per process, and RDS throttles per account and per API, so a shared
         # limit can never push any one account over its quota.
-        limiter = RequestLimiter(api.rate_limit, api.concurrency, self.clock)
+        limiter = self._limiter = RequestLimiter(api.rate_limit, api.concurrency, self.clock)
         for account in self.config.accounts:
             log.info(
                 "account %s: %d static instance(s), %d discovery entries, credentials: %s",
@@ -308,11 +314,10 @@ class Exporter:
         self._update()
 
     @property
-    def running_tasks(self) -> int:
-        """Background tasks still running: instance pollers and discovery loops. When as many
-        are asleep on the clock, nothing is in flight (tests wait for that)."""
-        polling = self._poller.running_tasks if self._poller is not None else 0
-        return polling + sum(1 for task in self._discovery_tasks if not task.done())
+    def calls_in_flight(self) -> int:
+        """API calls on the network now. None while every task waits on the clock or on a
+        task that does (tests wait for that before moving a manual clock)."""
+        return self._limiter.in_flight if self._limiter is not None else 0
 
     async def stop(self) -> None:
         tasks = [*self._discovery_tasks, *([self._warmer] if self._warmer else [])]

@@ -15,6 +15,7 @@ from exporter.aliyun.models import Backup, SkippedRecord
 from exporter.dr_state import CopyLedger
 from exporter.policy import PolicySummary
 from exporter.recovery_state import JobsSummary, LogChain, RecoveryStatus, RunningJob
+from exporter.schedule import floor_minute
 
 # Series for these types exist from the first successful poll on, so a counter's first
 # increment is visible to increase() instead of appearing already at 1.
@@ -153,9 +154,15 @@ class InstanceState:
     summaries: dict[str, TypeSummary] = field(default_factory=dict)
     failures_total: dict[str, int] = field(default_factory=dict)
     baseline_done: bool = False
-    """True once a poll succeeded: failures first seen after that are counted."""
+    """True once the newest-first search of a first poll has ended (the newest backups are
+    known): its series appear, and failures first seen after that by a poll are counted."""
     watermark: float | None = None
     """End of the last fully successful poll (epoch seconds, minute-aligned)."""
+    covered_from: float | None = None
+    """Start of the oldest window read: the backups from here to the watermark are known. The
+    first poll moves it back until the newest backups are found, the backfill to the lookback."""
+    lookback_complete: bool = False
+    """The reads reach back the whole lookback: counts of sets and failures are whole."""
     reread: dict[tuple[float, float], None] = field(default_factory=dict)
     """Windows (start, end) whose records had to be skipped: read again, at most every
     ``REREAD_EVERY``, until they can be read or leave the lookback (a record damaged on the
@@ -232,12 +239,14 @@ class InstanceState:
         self.skipped[record.key] = now
         return new
 
-    def merge(self, backups: Iterable[Backup], cutoff: float) -> int:
+    def merge(self, backups: Iterable[Backup], cutoff: float, *, older: bool = False) -> int:
         """Folds in backups that started at or after ``cutoff``; returns how many were new.
 
         A backup read again (overlapping windows, a redone poll) replaces the stored record, so
         a field the API got wrong once is corrected by the next read, but it never counts again:
-        a failure first seen after the baseline poll counts exactly once.
+        a failure first seen after the baseline poll counts exactly once. ``older``: read from
+        before the first poll's newest window (the search going back, the backfill), so were
+        there before the exporter looked: never counted.
         """
         added = 0
         for backup in backups:
@@ -253,7 +262,7 @@ class InstanceState:
             elif previous.failed or not backup.failed:
                 continue
             # New, or first seen without its status (a bad answer) and now known to have failed.
-            if backup.failed and self.baseline_done:
+            if backup.failed and self.baseline_done and not older:
                 self.failures_total[backup.backup_type] = (
                     self.failures_total.get(backup.backup_type, 0) + 1
                 )
@@ -267,6 +276,10 @@ class InstanceState:
             del self.backups[backup_id]
         for key in [key for key, seen in self.skipped.items() if seen < cutoff]:
             del self.skipped[key]
+
+    def lookback_floor(self, now: float, lookback: float) -> float:
+        """How far back reads must go at ``now``: the lookback, or the instance's creation."""
+        return max(floor_minute(now - lookback), floor_minute(self.not_before))
 
     def refresh_summaries(self) -> None:
         self.summaries = summarize_backups(self.backups.values())

@@ -108,8 +108,8 @@ async def running(
     state_holder: list[Exporter] = []
 
     def quiet() -> bool:
-        # Every poll task is asleep on the clock: no HTTP call is still in flight.
-        return bool(state_holder) and clock.sleeping >= len(state_holder[0].state.instances)
+        # No API call is on the network: every task waits on the clock, or on one that does.
+        return bool(state_holder) and state_holder[0].calls_in_flight == 0 and clock.sleeping > 0
 
     clock = ManualClock(start=NOW, quiet_when=quiet)
     fleet = Fleet.generate(seed=11, instances=instances, now=NOW, readonly_fraction=0.0)

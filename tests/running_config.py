@@ -45,7 +45,7 @@ async def running_config(
     holder: list[Exporter] = []
 
     def quiet() -> bool:
-        return bool(holder) and clock.sleeping >= holder[0].running_tasks
+        return bool(holder) and holder[0].calls_in_flight == 0 and clock.sleeping > 0
 
     clock = ManualClock(start=NOW, quiet_when=quiet)
     keys = dict(credentials or {KEY_ID: SECRET})

@@ -107,7 +107,11 @@ def test_check_config_summarises_the_load(tmp_path: Path) -> None:
     out = result.stdout
     assert "configuration is valid" in out
     assert "400 static" in out
-    assert "8 window(s) per instance" in out and "3200 API calls" in out
+    # Newest first: one call per instance before /-/ready, the rest of the 8 windows later.
+    assert "first poll: newest first" in out and "at least 400 API calls, about 6m40s" in out
+    assert "until every newest backup is known (/-/ready): about 6m40s" in out
+    assert "backfill: the rest of the 8 window(s) of the lookback, at most 2800 API calls" in out
+    assert "until the backfill is complete: never at this load" in out
     # Per 5 minutes: 400 DescribeBackups calls, the backup policies (400 every 6h: 5.6), running
     # backups and log files (400 every 15m each: 133.3 + 133.3), the restorable windows (400
     # every hour: 33.3), the cross-region settings (every 6h: 5.6), copies and backup storage
@@ -355,6 +359,12 @@ def test_check_config_summary_names_discovery_and_policy_calls() -> None:
     )
     lines = load_plan(config)
     assert "instances: 60 static, discovery entries: 1" in lines[1]
+    # 60 newest-first calls at 10/s; then every first read and the backfill in what is left.
+    assert (
+        "until every newest backup is known (/-/ready): about 6s, more where newest full "
+        "backups are older than a window"
+    ) in lines
+    assert "until the backfill is complete: about 3m2s" in lines
     assert (
         "discovery: account default, region cn-shanghai: one DescribeDBInstances call per 100 "
         "instances found, every 15m; vanished instances kept for 2h"

@@ -228,6 +228,7 @@ def test_every_instance_field_is_either_cached_on_volatile_or_not_exported() -> 
     from exporter.collector import cache_key
 
     keyed = {"target", "summaries", "policy", "baseline_done", "snapshot_chain_bytes"}
+    keyed |= {"lookback_complete"}
     keyed |= {"engine", "engine_version", "collect_success", "failures_total", "skipped"}
     keyed |= {"recovery", "log_chain", "jobs_summary"}  # the log chain by its summary
     keyed |= {"cross_region", "copies", "storage"}  # the copies by their summary
@@ -235,6 +236,7 @@ def test_every_instance_field_is_either_cached_on_volatile_or_not_exported() -> 
     not_exported = {"backups", "watermark", "polled", "last_error", "duties", "reread"}
     not_exported |= {"reread_after", "jobs", "jobs_listed", "read_back_from"}
     not_exported |= {"sql_server_by_answer"}  # which duties apply, not a figure
+    not_exported |= {"covered_from"}  # how far reads reach: the fleet's backfill windows
     assert {f.name for f in fields(InstanceState)} == keyed | volatile | not_exported
     instance = InstanceState(Target("rm-a", "x"))
     instance.failures_total["FullBackup"] = 3

@@ -122,6 +122,7 @@ def primary() -> InstanceState:
         },
         failures_total={"FullBackup": 2, "IncrementalBackup": 0},
         baseline_done=True,
+        lookback_complete=True,
         snapshot_chain_bytes=123_456_789,
         engine="MySQL",
         engine_version="8.0",
@@ -221,6 +222,7 @@ def retiring() -> InstanceState:
         },
         failures_total={"FullBackup": 0, "IncrementalBackup": 0},  # no incremental ever seen
         baseline_done=True,
+        covered_from=NOW - 3 * DAY,  # the backfill after a start has five windows left
         polled=True,
         collect_success=True,
         last_collect_success=NOW - 90,
@@ -257,6 +259,7 @@ def failing() -> InstanceState:
         },
         failures_total={"FullBackup": 0, "IncrementalBackup": 0},
         baseline_done=True,
+        lookback_complete=True,
         polled=True,
         collect_success=False,
         last_collect_success=NOW - 2 * DAY,
@@ -311,6 +314,7 @@ def fleet() -> FleetState:
                 instance_type="Readonly",
             ),
             baseline_done=True,
+            lookback_complete=True,
             polled=True,
             collect_success=True,
             last_collect_success=NOW - 60,

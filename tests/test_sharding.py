@@ -160,7 +160,8 @@ async def two_replicas(
     exporters: list[Exporter] = []
 
     def quiet() -> bool:
-        return len(exporters) == 2 and clock.sleeping >= sum(e.running_tasks for e in exporters)
+        idle = all(e.calls_in_flight == 0 for e in exporters)
+        return len(exporters) == 2 and idle and clock.sleeping > 0
 
     clock = ManualClock(start=NOW, quiet_when=quiet)
     sim = SimulatedRds(fleet, KEYS, clock=clock.time, shuffle_items=True)

@@ -41,13 +41,16 @@ def new_state(fleet: Fleet, iid: str) -> InstanceState:
     return state
 
 
-async def test_a_backup_that_finished_during_a_slow_first_poll_is_taken_in() -> None:
+async def test_a_backup_that_finished_during_a_slow_catch_up_poll_is_taken_in() -> None:
     clock = InstantClock()
     fleet = Fleet.generate(seed=5, instances=0, now=NOW)
     iid = fleet.add_instance(engine="MySQL").instance_id
     # Running when the poll starts, done half an hour later, while the poll still runs.
     late = fleet.add_backup(iid, start=NOW - 5 * MINUTE, end=NOW + 30 * MINUTE)
     state = new_state(fleet, iid)
+    # Its last poll was six days ago (an outage): this one reads six windows, oldest first.
+    state.watermark = state.covered_from = NOW - 6 * DAY
+    state.baseline_done = state.lookback_complete = True
     duty = BackupsDuty(POLLING, clock)
     async with slow_api(fleet, clock) as client:
         await duty.run(client, state, state.duty(duty.name))

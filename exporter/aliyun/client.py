@@ -10,6 +10,7 @@ records.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import random
 import secrets
@@ -133,6 +134,14 @@ class RdsClient:
         self._observer = observer
         self._rng = rng or random.Random()
         self._max_bytes = max_response_bytes
+        self._background = False
+
+    def background(self) -> RdsClient:
+        """The same client, its calls in the limiter's background lane: they go only when no
+        other call wants the rate (the backfill of older backups)."""
+        twin = copy.copy(self)
+        twin._background = True
+        return twin
 
     def endpoint_for(self, region: str) -> str:
         """The configured endpoint (``{region}`` filled in), or the SDK's one for ``region``."""
@@ -292,7 +301,7 @@ class RdsClient:
     ) -> T:
         base = self.endpoint_for(region)
         host = urlsplit(base).netloc
-        async with self._limiter.slot():
+        async with self._limiter.slot(background=self._background):
             # Fetched once the call may go: temporary credentials taken before waiting for the
             # rate limiter could expire in the queue.
             credentials = await self._credentials.get()

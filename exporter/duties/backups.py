@@ -1,9 +1,14 @@
 """DescribeBackups: the backup sets of one instance, read in narrow windows behind a watermark.
 
-First run: ``[now - lookback, now]`` in windows no wider than ``window``. Later runs: from the
-watermark minus the overlap (backups that were still running) up to now. The watermark moves only
-when every window and page succeeded, so a failed poll loses nothing: the next one covers the gap.
-Records that cannot be used are skipped and their window read again next time.
+First poll: newest first. It reads the newest window, then goes back a window at a time only
+until the newest restorable full backup the schedule took is among what it read (so the newest
+of every kind the alerts ask about is known), or the lookback ends: about one call per instance
+before ``/-/ready`` and the instance's series. The rest of the lookback (counts of sets and
+failures) is read afterwards by the backfill (``exporter.backfill``), in the rate limiter's
+background lane, until ``lookback_complete``. Later polls: from the watermark minus the overlap
+(backups that were still running) up to now. The watermark moves only when every window and page
+succeeded, so a failed poll loses nothing: the next one covers the gap. Records that cannot be
+used are skipped and their window read again next time.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from exporter.schedule import (
     plan_windows,
     poll_range,
     steady_poll_windows,
+    window_width,
 )
-from exporter.state import DutyStatus, InstanceState, implausible
+from exporter.state import READ_ONLY, DutyStatus, InstanceState, implausible
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 REREAD_EVERY = 3600.0
 # Newly skipped records logged one by one per poll; the rest are counted in one line.
 LOGGED_PER_POLL = 5
+FULL_BACKUP = "FullBackup"
 # Codes that say the instance itself does not exist (not a bare 404 from a misrouted proxy,
 # which must not make retiring instances vanish).
 INSTANCE_GONE_CODES = frozenset(
@@ -65,12 +72,14 @@ class BackupsDuty(Duty):
         return True  # at every poll slot
 
     async def run(self, client: RdsClient, state: InstanceState, status: DutyStatus) -> None:
-        """Every window of the range, every page, and the windows due to be read again; state
-        changes only by merging."""
+        """Every window of the range, every page, and the windows due to be read again; then, on
+        a first poll, the search back. State changes only by merging."""
         target = state.target
         polling = self.polling
         now = self.clock.time()
         start, end = poll_range(now, state.watermark, polling)
+        if state.watermark is None:
+            start = max(start, end - window_width(polling.window))  # newest first: the rest later
         cutoff = now - polling.lookback
         if state.read_back_from is not None:
             # A backup that ran for long has finished (exporter.duties.backup_tasks): it
@@ -89,8 +98,9 @@ class BackupsDuty(Duty):
                 new_records += [(record, page.request_id) for record in new]
                 if skipped and window not in skipped_in:
                     skipped_in.append(window)
-        log_skipped(target.instance_id, new_records)
         state.watermark = end
+        if state.covered_from is None:
+            state.covered_from = start
         state.read_back_from = None
         # Windows not due yet stay; those read now stay only if they still hold skipped records.
         read_again = {window_start for window_start, _ in again}
@@ -98,9 +108,74 @@ class BackupsDuty(Duty):
         state.reread = dict.fromkeys([*pending, *skipped_in])
         if again:
             state.reread_after = now + REREAD_EVERY
-        state.baseline_done = True
+        try:
+            if not state.baseline_done:
+                await self._search(client, state, new_records)
+                state.baseline_done = True
+        finally:
+            log_skipped(target.instance_id, new_records)
         state.last_collect_success = self.clock.time()
         return None
+
+    async def _search(
+        self, client: RdsClient, state: InstanceState, new_records: list[tuple[SkippedRecord, str]]
+    ) -> None:
+        """Goes back a window at a time until the newest backups are known."""
+        while not newest_known(state):
+            window = self.next_older(state)
+            if window is None:
+                return
+            await self._read_older(client, state, window, new_records)
+
+    def needs_backfill(self, state: InstanceState) -> bool:
+        return state.baseline_done and not state.lookback_complete
+
+    async def backfill(self, client: RdsClient, state: InstanceState) -> None:
+        """Reads what the search left, newest first, in the limiter's background lane; what is
+        read stays if a later window fails (the next backfill goes on from there)."""
+        background = client.background()
+        new_records: list[tuple[SkippedRecord, str]] = []
+        try:
+            while (window := self.next_older(state)) is not None:
+                await self._read_older(background, state, window, new_records)
+                state.prune(self.clock.time() - self.polling.lookback)
+                state.refresh_summaries()
+        finally:
+            log_skipped(state.target.instance_id, new_records)
+
+    def next_older(self, state: InstanceState) -> tuple[float, float] | None:
+        """The window just before what has been read, or None (and ``lookback_complete``) when
+        the reads reach back the lookback."""
+        floor = state.lookback_floor(self.clock.time(), self.polling.lookback)
+        covered = state.covered_from
+        if covered is None:
+            return None
+        if covered <= floor:
+            state.lookback_complete = True
+            return None
+        return max(floor, covered - window_width(self.polling.window)), covered
+
+    async def _read_older(
+        self,
+        client: RdsClient,
+        state: InstanceState,
+        window: tuple[float, float],
+        new_records: list[tuple[SkippedRecord, str]],
+    ) -> None:
+        """One window before the first poll's range: its failures were there before the
+        exporter looked, so they are the baseline, never counted. Newly skipped records are
+        added to ``new_records``, to log."""
+        target = state.target
+        pages = client.iter_backup_pages(
+            target.instance_id, target.region, *window, page_size=self.polling.page_size
+        )
+        async for page in pages:
+            now = self.clock.time()
+            skipped, new = fold(state, page, now - self.polling.lookback, now, older=True)
+            new_records += [(record, page.request_id) for record in new]
+            if skipped:
+                state.reread[window] = None
+        state.covered_from = window[0]
 
     def failed(self, state: InstanceState, failure: Failure) -> Outcome:
         if failure.code in INSTANCE_GONE_CODES and state.target.retiring:
@@ -125,17 +200,19 @@ class BackupsDuty(Duty):
         polling = self.polling
         windows = first_poll_windows(polling)
         steady = steady_poll_windows(polling)
-        first_calls = instances * windows
+        older = (windows - 1) * instances
         steady_calls = instances * steady  # one page per window at most backups a day
         lines = (
-            f"first poll: {windows} window(s) per instance, at least {first_calls} API calls, "
-            f"about {format_duration(math.ceil(first_calls / rate_limit))} at "
-            f"{rate_limit:g} requests/s",
+            f"first poll: newest first, 1 window per instance and one more for each window "
+            f"further back to its newest full backup: at least {instances} API calls, about "
+            f"{format_duration(math.ceil(instances / rate_limit))} at {rate_limit:g} requests/s",
+            f"backfill: the rest of the {windows} window(s) of the lookback, at most {older} "
+            "API calls, with the rate the other reads leave",
             f"steady state: {steady} window(s) per instance per poll, about {steady_calls} API "
             f"calls per interval ({steady_calls / polling.interval:.2f}/s against a rate limit "
             f"of {rate_limit:g}/s)",
         )
-        return DutyLoad(windows, steady / polling.interval, lines)
+        return DutyLoad(1, steady / polling.interval, lines, backfill_calls=windows - 1)
 
 
 def windows_to_reread(
@@ -152,8 +229,20 @@ def windows_to_reread(
     ]
 
 
+def newest_known(state: InstanceState) -> bool:
+    """Whether what has been read holds the newest restorable full backup the schedule took,
+    hence also the newest restorable one and every newer backup of any kind (a read-only replica
+    keeps none: its first window says so)."""
+    if state.target.instance_type == READ_ONLY:
+        return True
+    return any(
+        backup.backup_type == FULL_BACKUP and backup.restorable and backup.automated
+        for backup in state.backups.values()
+    )
+
+
 def fold(
-    state: InstanceState, page: BackupsPage, cutoff: float, now: float
+    state: InstanceState, page: BackupsPage, cutoff: float, now: float, *, older: bool = False
 ) -> tuple[bool, list[SkippedRecord]]:
     """Merges a page's records that can be true; the others are skipped and counted on
     ``aliyun_rds_backup_skipped_records``, never failing the poll. Returns whether any was
@@ -166,7 +255,7 @@ def fold(
             kept.append(backup)
         else:
             skipped.append(SkippedRecord(backup.backup_id, problem))
-    state.merge(kept, cutoff)
+    state.merge(kept, cutoff, older=older)
     if page.snapshot_chain_bytes is not None:
         state.snapshot_chain_bytes = page.snapshot_chain_bytes
     new = [record for record in skipped if state.note_skipped(record, now)]

@@ -35,6 +35,8 @@ class DutyLoad:
     """Calls per second once steady (at one page per listing)."""
     lines: tuple[str, ...]
     """What ``--check-config`` says about it, for the given number of instances."""
+    backfill_calls: int = 0
+    """Calls its first run leaves to the backfill, in the background lane."""
 
 
 class Duty(ABC):
@@ -71,6 +73,15 @@ class Duty(ABC):
 
     def finish(self, state: InstanceState, failure: Failure | None, took: float) -> None:
         """After each run that did not end with GONE, successful or not."""
+        return None
+
+    def needs_backfill(self, state: InstanceState) -> bool:
+        """Whether its first run left reads for later (``backfill``), after a poll."""
+        return False
+
+    async def backfill(self, client: RdsClient, state: InstanceState) -> None:
+        """Reads what the first run left for later, in the rate limiter's background lane;
+        raises on failure (it is tried again after the next poll)."""
         return None
 
     def forget(self, state: InstanceState) -> None:

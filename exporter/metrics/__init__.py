@@ -34,6 +34,7 @@ from exporter.metrics.backups import (
     LAST_SUCCESS_INFO,
     LAST_SUCCESS_SIZE,
     LAST_UNUSABLE,
+    LOOKBACK_COMPLETE,
     POLICY_INTERVAL,
     POLICY_LOG_BACKUP,
     POLICY_LOG_INTERVAL,
@@ -98,6 +99,7 @@ INSTANCE_METRICS: tuple[MetricDef, ...] = (
     SETS,
     FAILED_SETS,
     FAILURES,
+    LOOKBACK_COMPLETE,
     SKIPPED_RECORDS,
     SNAPSHOT_CHAIN,
     INSTANCE_INFO,
@@ -176,6 +178,21 @@ DUTY_FAILING = MetricDef(
     ("duty",),
     feed=None,
 )
+BACKFILL_INSTANCES = MetricDef(
+    "exporter_backfill_instances",
+    Kind.GAUGE,
+    "Instances whose backup reads do not reach back the whole lookback yet (the backfill "
+    "after a start, which uses only the API rate nothing else wants); 0 once complete",
+    (),
+    feed=None,
+)
+BACKFILL_WINDOWS = MetricDef(
+    "exporter_backfill_windows",
+    Kind.GAUGE,
+    "DescribeBackups windows those instances have left to read (a call each, at one page)",
+    (),
+    feed=None,
+)
 DISCOVERY_INSTANCES = MetricDef(
     "discovery_instances",
     Kind.GAUGE,
@@ -191,6 +208,8 @@ FLEET_METRICS: tuple[MetricDef, ...] = (
     DISCOVERY_LAST_SUCCESS,
     DISCOVERY_INSTANCES,
     DUTY_FAILING,
+    BACKFILL_INSTANCES,
+    BACKFILL_WINDOWS,
 )
 
 # The exporter's own work (exporter.telemetry), listed first on /metrics.
@@ -273,6 +292,8 @@ def exposed_names() -> set[str]:
 __all__ = [
     "API_REQUESTS",
     "API_REQUEST_DURATION",
+    "BACKFILL_INSTANCES",
+    "BACKFILL_WINDOWS",
     "BUILD_INFO",
     "BY_DISCOVERY",
     "COLLECT_DURATION",
@@ -326,6 +347,7 @@ __all__ = [
     "LOG_STORED_BYTES",
     "LOG_UPLOADING",
     "LOG_UPLOADING_AGE",
+    "LOOKBACK_COMPLETE",
     "POLICY_INTERVAL",
     "POLICY_LOG_BACKUP",
     "POLICY_LOG_INTERVAL",

@@ -96,6 +96,13 @@ FAILURES = MetricDef(
     "Distinct failed backups first seen after the instance's first successful poll",
     BY_TYPE,
 )
+LOOKBACK_COMPLETE = MetricDef(
+    "backup_lookback_complete",
+    Kind.GAUGE,
+    "1 once the reads reach back the whole lookback, 0 while the backfill after a start is "
+    "still reading older windows: the newest backups are known either way, but the sets, "
+    "failed sets and the last failure may not count all of the lookback yet",
+)
 SKIPPED_RECORDS = MetricDef(
     "backup_skipped_records",
     Kind.GAUGE,
