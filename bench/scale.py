@@ -300,16 +300,20 @@ class Run:
             await asyncio.sleep(1.0)
         return duties_at or math.nan, lookback_at or math.nan
 
-    async def measure(self, session: aiohttp.ClientSession) -> None:
-        args, result, pid, interval = self.args, self.result, self.pid, self.args.interval
+    async def answered(self, session: aiohttp.ClientSession, path: str, every: float) -> None:
+        """Waits until the exporter answers 200 on ``path`` (asking every ``every`` seconds)."""
         while True:
             try:
-                async with session.get(self.exporter_url + "/-/healthy") as response:
+                async with session.get(self.exporter_url + path) as response:
                     if response.status == 200:
-                        break
+                        return
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(every)
+
+    async def measure(self, session: aiohttp.ClientSession) -> None:
+        args, result, pid, interval = self.args, self.result, self.pid, self.args.interval
+        await self.answered(session, "/-/healthy", 0.2)
         result["startup_s"] = time.monotonic() - self.started
         sampler = asyncio.create_task(self.sample_rss())
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
 
 from exporter.aliyun.client import RdsClient
 from exporter.duties import Duty
@@ -26,8 +28,15 @@ class Backfill:
     """A queue of (duty, instance) backfills and up to ``workers`` tasks working through it,
     oldest request first; the tasks end when the queue is empty."""
 
-    def __init__(self, state: FleetState, clients: Mapping[str, RdsClient], workers: int) -> None:
+    def __init__(
+        self,
+        state: FleetState,
+        clients: Mapping[str, RdsClient],
+        workers: int,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self._state = state
+        self._now = now  # wall clock: when a throttled answer was seen (the status page)
         self._clients = clients
         self._workers = max(1, workers)
         self._queue: dict[tuple[str, str], tuple[Duty, InstanceState]] = {}
@@ -63,7 +72,10 @@ class Backfill:
                 continue  # no longer polled
             self._active.add(key)
             try:
-                await duty.backfill(self._clients[state.target.account], state)
+                client = self._clients[state.target.account].noting_throttles(
+                    partial(self._throttled, state)
+                )
+                await duty.backfill(client, state)
             except Exception as error:  # logged; tried again after the instance's next poll
                 self._report(key, error)
             else:
@@ -71,6 +83,9 @@ class Backfill:
                     log.info("instance %s: backfill of older records recovered", key[1])
             finally:
                 self._active.discard(key)
+
+    def _throttled(self, state: InstanceState) -> None:
+        state.throttled_at = self._now()
 
     def _report(self, key: tuple[str, str], error: Exception) -> None:
         failure = failure_of(error)

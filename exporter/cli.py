@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aliyun-rds-backup-exporter",
         description="Prometheus exporter for the backup status of Alibaba Cloud RDS instances.",
+        epilog="Command: 'report' polls every instance once, prints its status and exits "
+        "(aliyun-rds-backup-exporter report --help).",
     )
     for flag, dest, default, metavar, text in FLAGS:
         if isinstance(default, bool):
@@ -113,11 +115,18 @@ def check_telemetry_path(path: str) -> None:
     """A path of its own, starting with ``/``, that the other endpoints do not use."""
     if not path.startswith("/") or any(c.isspace() for c in path) or "?" in path:
         raise ValueError(f"--web.telemetry-path: must be a path starting with /, got {path!r}")
-    if path in ("/", "/-/healthy", "/-/ready"):
+    if path in ("/", "/status.json", "/-/healthy", "/-/ready"):
         raise ValueError(f"--web.telemetry-path: {path} is taken by another endpoint")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:  # the one subcommand: poll once, print, exit
+        from exporter import report
+
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
+        raise_open_files_limit()
+        return report.main(argv[1:])
     args = build_parser().parse_args(argv)
     # *_created series add nothing our alerts or dashboards use, and double the output.
     disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library

@@ -50,6 +50,10 @@ DAY = 86400.0
 HOUR = 3600.0
 DEMO_SEED = 7
 MISSING_INSTANCE_ID = "rm-demo0missing00"
+# A description as an API may return it, markup and quotes included: the status page and the
+# labels must show it as text.
+MARKUP_DESCRIPTION = "demo <script>alert(\"markup\")</script> & 'quotes'"
+MARKUP_INDEX = 6  # in DEMO_ENGINES: a healthy SQL Server instance
 DEMO_ENGINES = (
     "MySQL",
     "MySQL",
@@ -74,6 +78,7 @@ class DemoRoles:
     stale: str
     throttled: str
     missing: str
+    markup: str  # healthy, its description full of markup
     # Recoverability, one instance per failure mode (each healthy otherwise):
     log_backup_off: str  # DescribeLocalAvailableRecoveryTime: LogBackupNotEnabled
     log_gap: str  # 17 minutes of logs missing two days ago, after its newest full backup
@@ -95,7 +100,9 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
     ids = [
         fleet.add_instance(
             engine=engine,
-            description=f"demo {engine.lower()} {index}",
+            description=(
+                MARKUP_DESCRIPTION if index == MARKUP_INDEX else f"demo {engine.lower()} {index}"
+            ),
             minute_precision=True if index == 2 else None,  # a healthy MySQL, to the minute
         ).instance_id
         for index, engine in enumerate(DEMO_ENGINES)
@@ -135,6 +142,7 @@ def build_demo_fleet(now: float) -> tuple[Fleet, Faults, DemoRoles]:
         stale=stale,
         throttled=throttled,
         missing=MISSING_INSTANCE_ID,
+        markup=ids[MARKUP_INDEX],
         **recoverability,
         dr_copies=_dr_copies(fleet, healthy, dr_failing),
         dr_failing=dr_failing,
@@ -319,6 +327,10 @@ async def _run(
         )
         config = build_demo_config(url, roles, fleet)
         exporter = Exporter(config, telemetry_path=telemetry_path, web_config=web_config)
+        scheme = "https" if ssl_context is not None else "http"
+        shown = host if host and host not in ("0.0.0.0", "::") else "localhost"
+        shown = f"[{shown}]" if ":" in shown else shown
+        log.info("status page: %s://%s:%d/ (metrics: %s)", scheme, shown, port, telemetry_path)
         await serve(exporter, host, port, ssl_context)
 
 

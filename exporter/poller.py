@@ -59,7 +59,7 @@ class Poller:
         self._readiness_duties = [duty for duty in self._duties if duty.gates_readiness]
         self._other_duties = [duty for duty in self._duties if not duty.gates_readiness]
         self._on_gone = on_gone
-        self._backfill = Backfill(state, clients, backfill_workers)
+        self._backfill = Backfill(state, clients, backfill_workers, clock.time)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Set once the fleet's first poll has ended (``FleetState.ready``); never cleared.
         self._warm = asyncio.Event()
@@ -81,6 +81,15 @@ class Poller:
                     name=f"poll {target.instance_id}",
                 )
         self._note_progress()  # a removed target or a first discovery may complete the fleet
+
+    def read_all(self, state: InstanceState) -> bool:
+        """Every duty that applies to the instance has run once, but those that would not run
+        at any time now (after a failed backups poll): what the report waits for."""
+        return all(
+            state.duty(d.name).ran or not d.is_due(state, state.duty(d.name), math.inf)
+            for d in self._duties
+            if d.applies_to(state)
+        )
 
     def _note_progress(self) -> None:
         if not self._warm.is_set() and self._state.ready:
@@ -121,7 +130,8 @@ class Poller:
                 if self._on_gone is not None:
                     self._on_gone(instance_id)
                 return
-            await self._clock.sleep(anchor + slot * interval - now)
+            state.next_poll = anchor + slot * interval
+            await self._clock.sleep(state.next_poll - now)
 
     async def _warmed_before(self, deadline: float) -> bool:
         """Waits for the fleet's first poll to end, at most until ``deadline`` (monotonic); says
@@ -158,7 +168,9 @@ class Poller:
     async def run_duty(self, duty: Duty, state: InstanceState) -> Outcome:
         """Runs one duty for one instance; its outcome goes into the instance's state."""
         status = state.duty(duty.name)
-        client = self._clients[state.target.account]
+        client = self._clients[state.target.account].noting_throttles(
+            lambda: setattr(state, "throttled_at", self._clock.time())
+        )
         started = self._clock.monotonic()
         failure: Failure | None = None
         try:

@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporter import __version__
+from exporter import __version__, status, statuspage
 from exporter.aliyun.client import DESCRIBE_DB_INSTANCES, RdsClient, RetryPolicy
 from exporter.aliyun.credentials import (
     Credentials,
@@ -34,6 +34,7 @@ from exporter.exposition import FleetExposition
 from exporter.poller import Poller, plan_load
 from exporter.sharding import Shard
 from exporter.state import DiscoveryStatus, FleetState, Source, Target
+from exporter.status import fleet_rows
 from exporter.telemetry import Telemetry
 from exporter.web import make_app
 from exporter.webconfig import WebConfig, middleware
@@ -159,6 +160,14 @@ class Exporter:
             telemetry_path=telemetry_path,
             version=__version__,
             middlewares=[middleware(web_config)] if web_config is not None else [],
+            landing_page=False,
+        )
+        statuspage.add_routes(
+            self.app,
+            self.status_document,
+            telemetry_path=telemetry_path,
+            version=__version__,
+            clock=self.clock.monotonic,
         )
         self._session: aiohttp.ClientSession | None = None
         self._poller: Poller | None = None
@@ -169,6 +178,18 @@ class Exporter:
         self._warmer: asyncio.Task[None] | None = None
         self._started = False
         self._carried_loops: list[DiscoveryLoop] = []
+
+    def status_document(self) -> dict[str, object]:
+        """The status page's data (``/status.json``): every instance's row, trouble first."""
+        now = self.clock.time()
+        rows = fleet_rows(self.state, now, self.clock.monotonic(), self.config.polling.interval)
+        return status.document(
+            rows,
+            self.state.discovery,
+            now=now,
+            version=__version__,
+            ready=self._started and self.state.ready,
+        )
 
     def _credentials(self) -> dict[str, CredentialsProvider]:
         chain: CredentialsProvider | None = None
@@ -312,6 +333,14 @@ class Exporter:
         for loop in self._loops:
             loop.forget(instance_id)
         self._update()
+
+    def first_reads(self) -> tuple[int, int, bool]:
+        """Instances whose every duty has run once, all instances, and whether every
+        discovery entry has answered once (the report polls until all of them have)."""
+        instances = list(self.state.instances.values())
+        poller = self._poller
+        done = sum(1 for i in instances if i.polled and poller and poller.read_all(i))
+        return done, len(instances), all(d.refreshed for d in self.state.discovery)
 
     @property
     def calls_in_flight(self) -> int:

@@ -180,6 +180,12 @@ class InstanceState:
     collect_success: bool | None = None
     last_collect_success: float | None = None
     last_error: str | None = None
+    last_error_message: str | None = None
+    """The last poll's failure in one line, redacted (as logged); None after a success."""
+    next_poll: float | None = None
+    """Monotonic time its next poll is due (the status page shows it)."""
+    throttled_at: float | None = None
+    """Wall time the API last throttled a call about it, retried or not."""
     policy: PolicySummary | None = None
     """The last DescribeBackupPolicy answer that could be read; kept when a refresh fails."""
     recovery: RecoveryStatus | None = None

@@ -110,11 +110,14 @@ def make_app(
     version: str = "",
     middlewares: Iterable[Middleware] = (),
     render: Render | None = None,
+    landing_page: bool = True,
 ) -> web.Application:
     """Builds the application; the caller decides where and how to serve it.
 
     ``render(accept, names)`` gives the body and Content-Type of ``/metrics`` for an Accept
     header and ``name[]`` filters; without it the library renders the registry.
+    ``landing_page``: a page of links on ``/``; False when the caller puts something else there
+    (the exporter's status page, ``exporter.statuspage``).
     """
     app = web.Application(middlewares=list(middlewares))
     # Either way: content negotiation (text or OpenMetrics) and compression as the library does.
@@ -142,6 +145,6 @@ def make_app(
 
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready_handler)
-    if telemetry_path != "/":
+    if landing_page and telemetry_path != "/":
         app.router.add_get("/", landing)
     return app

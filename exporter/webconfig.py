@@ -323,6 +323,9 @@ def middleware(config: WebConfig) -> Middleware:
         else:
             response = await handler(request)
         for name, value in config.headers.items():
+            # The status page's policy allows its inline code by hash: another would break it.
+            if name.lower() == "content-security-policy" and name in response.headers:
+                continue
             response.headers[name] = value
         return response
 

@@ -387,7 +387,11 @@ def test_check_config_summary_names_discovery_and_policy_calls() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "reason"),
-    [("metrics", "must be a path starting with /"), ("/-/healthy", "is taken by another endpoint")],
+    [
+        ("metrics", "must be a path starting with /"),
+        ("/-/healthy", "is taken by another endpoint"),
+        ("/status.json", "is taken by another endpoint"),
+    ],
 )
 def test_bad_telemetry_path_is_one_line_and_exit_2(path: str, reason: str) -> None:
     result = run_cli("--demo", "--web.telemetry-path", path)

@@ -237,6 +237,7 @@ def test_every_instance_field_is_either_cached_on_volatile_or_not_exported() -> 
     not_exported |= {"reread_after", "jobs", "jobs_listed", "read_back_from"}
     not_exported |= {"sql_server_by_answer"}  # which duties apply, not a figure
     not_exported |= {"covered_from"}  # how far reads reach: the fleet's backfill windows
+    not_exported |= {"last_error_message", "next_poll", "throttled_at"}  # the status page's
     assert {f.name for f in fields(InstanceState)} == keyed | volatile | not_exported
     instance = InstanceState(Target("rm-a", "x"))
     instance.failures_total["FullBackup"] = 3

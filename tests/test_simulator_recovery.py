@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exporter.demo import build_demo_fleet
+from exporter.demo import MARKUP_DESCRIPTION, build_demo_fleet
 from exporter.simulator import (
     FORBIDDEN_RAM,
     Fleet,
@@ -739,6 +739,12 @@ def test_the_demo_keeps_its_instances_and_backups() -> None:
     two weeks of logs for the weekly one); the recoverability roles are new instances."""
     fleet, _, roles = build_demo_fleet(DIGEST_NOW)
     original = list(fleet.instances)[:11]
+    # One description is markup now (the status page's case); everything else as it was.
+    markup = fleet.instances[roles.markup]
+    assert markup.description == MARKUP_DESCRIPTION
+    fleet.instances[roles.markup] = dataclasses.replace(
+        markup, description=f"demo {markup.engine.lower()} 6"
+    )
     assert fleet_digest(fleet, original, SCHEDULE_FIELDS) == "7c149c72c6c931f5"
     new = (
         roles.log_backup_off,

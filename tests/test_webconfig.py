@@ -14,6 +14,7 @@ import trustme
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter import statuspage
 from exporter.config import ConfigError
 from exporter.web import make_app
 from exporter.webconfig import BasicAuth, WebConfig, load_web_config, middleware
@@ -42,7 +43,13 @@ def write(path: Path, text: str) -> Path:
 
 
 async def serve(config: WebConfig) -> tuple[web.AppRunner, int]:
-    app = make_app(CollectorRegistry(), ready=lambda: True, middlewares=[middleware(config)])
+    app = make_app(
+        CollectorRegistry(),
+        ready=lambda: True,
+        middlewares=[middleware(config)],
+        landing_page=False,
+    )
+    statuspage.add_routes(app, dict, telemetry_path="/metrics", version="test")
     runner = web.AppRunner(app)
     await runner.setup()
     context = config.tls.context() if config.tls else None
@@ -63,7 +70,8 @@ async def tls_server(certs: Path, ca: trustme.CA) -> AsyncIterator[tuple[int, ss
             certs / "web.yml",
             "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
             f"basic_auth_users:\n  prometheus: '{HASH}'\n"
-            "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+            "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+            "    Content-Security-Policy: default-src 'none'\n",
         )
     )
     runner, port = await serve(config)
@@ -82,6 +90,12 @@ async def test_tls_and_basic_auth(tls_server: tuple[int, ssl.SSLContext]) -> Non
         async with session.get(url, ssl=context, headers=basic("prometheus", PASSWORD)) as r:
             assert r.status == 200
             assert r.headers["X-Frame-Options"] == "deny"
+            assert r.headers["Content-Security-Policy"] == "default-src 'none'"
+        # The status page keeps the policy that lets its inline code run; other headers apply.
+        page = f"https://127.0.0.1:{port}/"
+        async with session.get(page, ssl=context, headers=basic("prometheus", PASSWORD)) as r:
+            assert r.status == 200 and r.headers["X-Frame-Options"] == "deny"
+            assert "script-src 'sha256-" in r.headers["Content-Security-Policy"]
         for headers in (
             {},
             basic("prometheus", "wrong"),

@@ -36,6 +36,7 @@ from exporter.aliyun.errors import (
     ApiError,
     InvalidResponseError,
     RetryableError,
+    ThrottledError,
     TransportError,
 )
 from exporter.aliyun.limiter import RequestLimiter
@@ -135,12 +136,20 @@ class RdsClient:
         self._rng = rng or random.Random()
         self._max_bytes = max_response_bytes
         self._background = False
+        self._on_throttled: Callable[[], None] | None = None
 
     def background(self) -> RdsClient:
         """The same client, its calls in the limiter's background lane: they go only when no
         other call wants the rate (the backfill of older backups)."""
         twin = copy.copy(self)
         twin._background = True
+        return twin
+
+    def noting_throttles(self, note: Callable[[], None]) -> RdsClient:
+        """The same client, calling ``note`` at each throttled answer, retried or not (the
+        status page marks the instance the calls were about)."""
+        twin = copy.copy(self)
+        twin._on_throttled = note
         return twin
 
     def endpoint_for(self, region: str) -> str:
@@ -282,6 +291,8 @@ class RdsClient:
             try:
                 return await self._call_once(action, params, region, parse)
             except RetryableError as err:
+                if self._on_throttled is not None and isinstance(err, ThrottledError):
+                    self._on_throttled()
                 delay = self._retry.backoff(attempt, self._rng, err.retry_after)
                 # Retries end with the count, or when the waits would pass the budget: a
                 # poll that waits on and on would report nothing (success or failure) for that

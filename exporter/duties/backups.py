@@ -193,6 +193,7 @@ class BackupsDuty(Duty):
         state.refresh_summaries()
         state.collect_success = failure is None
         state.last_error = failure.code if failure is not None else None
+        state.last_error_message = failure.message if failure is not None else None
         if self._observer is not None:
             self._observer.observe_poll(state.target.instance_id, took)
 
