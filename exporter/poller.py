@@ -120,7 +120,8 @@ class Poller:
             now = self._clock.monotonic()
             slot = next_slot(anchor, interval, slot, now)
             if outcome is not Outcome.GONE and not warm:
-                if not await self._warmed_before(anchor + slot * interval):
+                state.next_poll = anchor + slot * interval  # or sooner, once the fleet is warm
+                if not await self._warmed_before(state.next_poll):
                     continue  # its next slot came first
                 outcome = await self.poll(state, self._other_duties)  # the rest of its slot
                 now = self._clock.monotonic()

@@ -104,6 +104,10 @@ async def test_the_browser_shows_every_case_filters_and_keeps_markup_as_text(
 ) -> None:
     base, roles = demo
     rows = await settled(base, roles)
+    # Every polled instance says when its next poll is due, before the fleet's first poll ends too.
+    assert [
+        iid for iid, r in rows.items() if r["next_poll"] is None and r["health"] != "pending"
+    ] == []
     async with Browser.start(width=1600, height=1000) as browser:
         await browser.set_basic_auth(USER, PASSWORD)
         await browser.goto(base + "/")
