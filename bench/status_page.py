@@ -4,7 +4,9 @@
 Not part of the test suite. Starts the simulated RDS API and the exporter on loopback as
 ``bench/scale.py`` does (static instance list, the backups duties only), waits for /-/ready,
 then, in one run, alternates ``--rounds`` requests of each endpoint (gzip accepted, as a
-browser and Prometheus ask) and records each one's wall time and size. Then Debian's headless
+browser and Prometheus ask) and records each one's wall time, the exporter's CPU time meanwhile
+(from /proc) and the size; rounds are over two seconds apart, so that each /status.json
+measured is a build of its own, not one shared with the request before. Then Debian's headless
 Chromium (tests/browser.py) loads the page ``--loads`` times; the page marks
 ``status-drawn`` when its first table page is on screen, and that mark's time since the
 navigation began is the figure. See bench/README.md for the method and the figures.
@@ -26,32 +28,41 @@ from typing import Any
 
 import aiohttp
 
-from bench.scale import REPO, Run, commit_of
+from bench.scale import REPO, Run, commit_of, cpu_seconds
 from tests.browser import Browser
 
 GZIP = {"Accept-Encoding": "gzip"}
+SHARED_FOR = 2.0  # seconds one build of /status.json serves (exporter/statuspage)
 
 
-async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[float, int, int]:
-    """Seconds until the whole body is in, its size as sent and decompressed."""
+Sample = tuple[float, float, int, int]
+
+
+async def fetch(session: aiohttp.ClientSession, url: str, pid: int) -> Sample:
+    """Seconds until the whole body is in, the exporter's CPU seconds meanwhile, the body's
+    size as sent and decompressed."""
+    cpu = cpu_seconds(pid)
     began = time.perf_counter()
     async with session.get(url, headers=GZIP) as response:
         sent = await response.read()
         assert response.status == 200, (url, response.status)
         encoded = response.headers.get("Content-Encoding", "")
     took = time.perf_counter() - began
+    used = cpu_seconds(pid) - cpu
     size = len(sent)
     plain = len(gzip.decompress(sent)) if encoded == "gzip" else size
-    return took, size, plain
+    return took, used, size, plain
 
 
-def summary(samples: list[tuple[float, int, int]]) -> dict[str, float]:
-    seconds = [s for s, _, _ in samples]
+def summary(samples: list[Sample]) -> dict[str, float]:
+    seconds = [s for s, _, _, _ in samples]
+    cpu = [c for _, c, _, _ in samples]
     return {
         "p50_s": statistics.median(seconds),
         "max_s": max(seconds),
-        "bytes_sent": samples[-1][1],
-        "bytes_plain": samples[-1][2],
+        "cpu_p50_s": statistics.median(cpu),
+        "bytes_sent": samples[-1][2],
+        "bytes_plain": samples[-1][3],
     }
 
 
@@ -74,14 +85,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 began = time.monotonic()
                 await run.answered(session, "/-/ready", 0.5)
                 ready_s = time.monotonic() - began
-                timings: dict[str, list[tuple[float, int, int]]] = {
-                    "/metrics": [],
-                    "/status.json": [],
-                    "/": [],
-                }
+                timings: dict[str, list[Sample]] = {"/metrics": [], "/status.json": [], "/": []}
                 for _ in range(args.rounds):  # alternated: the same moments for each
                     for path, into in timings.items():
-                        into.append(await fetch(session, run.exporter_url + path))
+                        into.append(await fetch(session, run.exporter_url + path, run.pid))
+                    # Past the two seconds one build of status.json is shared: each request
+                    # measured is a build of its own.
+                    await asyncio.sleep(SHARED_FOR + 0.1)
             drawn = []
             async with Browser.start(width=1600, height=1000) as browser:
                 for _ in range(args.loads):
@@ -102,6 +112,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "endpoints": figures,
         "status_json_over_metrics_p50": figures["/status.json"]["p50_s"]
         / figures["/metrics"]["p50_s"],
+        "status_json_over_metrics_cpu_p50": figures["/status.json"]["cpu_p50_s"]
+        / figures["/metrics"]["cpu_p50_s"],
         "browser_drawn_s": {"p50": statistics.median(drawn), "max": max(drawn), "all": drawn},
     }
 
@@ -116,13 +128,14 @@ def main() -> None:
     result = asyncio.run(measure(args))
     result["commit"] = commit_of(REPO)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    rows = [("endpoint", "p50 (s)", "max (s)", "sent (bytes)", "plain (bytes)")]
+    rows = [("endpoint", "p50 (s)", "max (s)", "CPU p50 (s)", "sent (bytes)", "plain (bytes)")]
     for path, f in result["endpoints"].items():
         rows.append(
             (
                 path,
                 f"{f['p50_s']:.3f}",
                 f"{f['max_s']:.3f}",
+                f"{f['cpu_p50_s']:.3f}",
                 f"{f['bytes_sent']}",
                 f"{f['bytes_plain']}",
             )
@@ -130,6 +143,7 @@ def main() -> None:
     for row in rows:
         print("  ".join(cell.ljust(14) for cell in row))
     print(f"/status.json p50 / /metrics p50: {result['status_json_over_metrics_p50']:.2f}")
+    print(f"... CPU: {result['status_json_over_metrics_cpu_p50']:.2f}")
     drawn = result["browser_drawn_s"]
     print(f"browser: first table page drawn after {drawn['p50']:.3f} s (max {drawn['max']:.3f})")
 

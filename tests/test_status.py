@@ -220,6 +220,7 @@ async def test_the_page_is_self_contained_and_its_csp_allows_exactly_its_inline_
     async with running(instances=1) as h, h.session.get(h.url + "/") as response:
         page = await response.text()
         policy = response.headers["Content-Security-Policy"]
+        assert response.headers["Content-Encoding"] == "gzip"  # the session asked for it
     assert response.headers["Content-Type"].startswith("text/html")
     scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.DOTALL)
     styles = re.findall(r"<style>(.*?)</style>", page, flags=re.DOTALL)

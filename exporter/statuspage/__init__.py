@@ -107,19 +107,25 @@ def add_routes(
     shared = SharedDocument(document, clock)
 
     async def status_page(request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html", headers=page_headers)
+        response = web.Response(text=page, content_type="text/html", headers=page_headers)
+        return _compressed(request, response)
 
     async def status_json(request: web.Request) -> web.Response:
         body = await shared.body()
         response = web.Response(body=body, content_type="application/json", headers=_COMMON_HEADERS)
-        coding = content_coding(",".join(request.headers.getall(hdrs.ACCEPT_ENCODING, [])))
-        if coding is not web.ContentCoding.identity:
-            response.enable_compression(coding)
-        return response
+        return _compressed(request, response)
 
     if telemetry_path != "/":
         app.router.add_get("/", status_page)
     app.router.add_get("/status.json", status_json)
+
+
+def _compressed(request: web.Request, response: web.Response) -> web.Response:
+    """Compressed as the client accepts (the page is some 16 KB, the document megabytes)."""
+    coding = content_coding(",".join(request.headers.getall(hdrs.ACCEPT_ENCODING, [])))
+    if coding is not web.ContentCoding.identity:
+        response.enable_compression(coding)
+    return response
 
 
 def _encode(data: Mapping[str, object]) -> bytes:
