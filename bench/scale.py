@@ -348,10 +348,10 @@ class Run:
         self.phase = "steady"
         # The other duties' first reads and the rest of the lookback: at most 28 calls per
         # instance with every duty on (eight log windows, eight copies windows where copying is
-        # on, eight backup windows), paced by the rate limit; allowed twice that, or two
-        # intervals.
+        # on, eight backup windows), paced by the rate limit; allowed four times that (the
+        # backfill gets only what the polls leave of the rate), or two intervals.
         reads = 28 if args.duties == "all" else 8
-        allowed = max(2 * interval, 2 * reads * self.instances / args.rate)
+        allowed = max(2 * interval, 4 * reads * self.instances / args.rate)
         result["first_reads_s"], result["lookback_read_s"] = await self.first_reads_done(
             session, ready_at + allowed
         )

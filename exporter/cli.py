@@ -16,6 +16,7 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.httpserver import raise_open_files_limit
 from exporter.logs import LEVELS, setup_logging
+from exporter.memory import tune_malloc
 from exporter.service import Exporter, load_plan
 from exporter.serving import serve
 from exporter.sharding import Shard
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
     setup_logging(args.log_level, args.log_format)
     raise_open_files_limit()  # before any socket: clients, API calls and the log share it
+    tune_malloc()  # before the fleet's state grows
     try:
         host, port = parse_listen_address(args.listen)
         check_telemetry_path(args.telemetry_path)

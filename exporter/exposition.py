@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client.exposition import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -94,9 +94,31 @@ class _Lines:
 
     key: tuple[object, ...]  # cache_key() when formatted
     cached: tuple[bytes, ...]  # one per family not read at scrape time, in the table's order
-    # Families read at scrape time: each sample's line up to its value, by (family, labels).
-    prefixes: dict[tuple[int, tuple[str, ...]], str] = field(default_factory=dict)
     broken: bool = False  # its rendering failed: it shows nothing at all
+
+
+class _Prefix:
+    """A family's sample line up to its value, from its label values: what ``sample_prefix``
+    gives, without a Sample (labels sorted by name once, per family). Formatted at each
+    scrape rather than kept per instance: a few hundred bytes an instance otherwise."""
+
+    def __init__(self, metric: m.MetricDef) -> None:
+        names = metric.labels
+        self.order = sorted(range(len(names)), key=names.__getitem__)
+        # The label values go where the %s are, escaped (legacy names hold no "%").
+        inner = ",".join(f'{names[i]}="%s"' for i in self.order)
+        self.template = f"{metric.full_name}{{{inner}}} " if names else f"{metric.full_name} "
+
+    def __call__(self, labels: tuple[str, ...]) -> str:
+        if len(labels) == 1:
+            return self.template % _escaped(labels[0])
+        return self.template % tuple(_escaped(labels[i]) for i in self.order)
+
+
+def _escaped(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        return escape_label_value(value)
+    return value
 
 
 class FleetExposition:
@@ -142,12 +164,10 @@ class FleetExposition:
             return text[: -len(_EOF)] if openmetrics and text.endswith(_EOF) else text
 
         out = [encode(_Families(family for c in self._head for family in c.collect()))]
-        for index, (metric, family) in enumerate(
-            zip(m.INSTANCE_METRICS, families.all(), strict=True)
-        ):
+        for metric, family in zip(m.INSTANCE_METRICS, families.all(), strict=True):
             out.append(encode(_Families([family])))  # HELP and TYPE: the family is empty
             if metric.at_scrape:
-                out.append(_at_scrape(index, metric, lines, instances, now))
+                out.append(_at_scrape(metric, lines, instances, now))
             else:
                 out.extend(next(cached, ()))
         out.append(encoder(_Families(self._collector.exporter_families())))
@@ -217,15 +237,15 @@ class FleetExposition:
 
 
 def _at_scrape(
-    index: int,
     metric: m.MetricDef,
     lines: Sequence[_Lines],
     instances: Sequence[InstanceState],
     now: float,
 ) -> bytes:
     """The lines of a family read at scrape time: values computed now, each sample's line up
-    to its value formatted once per instance state and label set."""
+    to its value formatted with them."""
     values = SCRAPE_TIME_VALUES[metric]
+    prefix = _Prefix(metric)
     out = []
     for entry, instance in zip(lines, instances, strict=True):
         if entry.broken:
@@ -236,11 +256,5 @@ def _at_scrape(
             log.exception("cannot render instance %s", instance.target.instance_id)
             continue
         for labels, value in samples:
-            prefix = entry.prefixes.get((index, labels))
-            if prefix is None:
-                sample = Sample(
-                    metric.full_name, dict(zip(metric.labels, labels, strict=True)), value
-                )
-                prefix = entry.prefixes[(index, labels)] = sample_prefix(sample)
-            out.append(f"{prefix}{go_float(value)}\n")
+            out.append(f"{prefix(labels)}{go_float(value)}\n")
     return "".join(out).encode()

@@ -11,6 +11,7 @@ Anything that cannot be read leaves the value out (None): no guessing, no sentin
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -126,6 +127,13 @@ def parse_schedule(period: str, window: str) -> Schedule | None:
     if weekdays is None or parsed_window is None:
         return None
     start, width = parsed_window
+    return _schedule(weekdays, start, width)
+
+
+@functools.lru_cache(maxsize=1024)
+def _schedule(weekdays: frozenset[int], start: int, width: int) -> Schedule:
+    """One Schedule for all the instances that have it (a fleet has a few schedules, and
+    each one is some 500 bytes with its weekday set)."""
     return Schedule(weekdays=weekdays, window_start=start, window_width=width)
 
 

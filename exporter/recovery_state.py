@@ -59,19 +59,25 @@ class HourlyBytes:
     they leave the lookback. Eight bytes an hour, rather than a record per file."""
 
     first_hour: int = 0
-    totals: array[int] = field(default_factory=lambda: array("q"))
+    # Four bytes an hour while every hour's sum fits (4 GiB of logs an hour), eight after.
+    totals: array[int] = field(default_factory=lambda: array("I"))
 
     def add(self, end: float, size: int) -> None:
         hour = int(end // HOUR)
-        if not self.totals:
+        totals = self.totals
+        if not totals:
             self.first_hour = hour
         if hour < self.first_hour:  # folded out of order: rare, and bounded by the lookback
-            self.totals[0:0] = array("q", bytes(8 * (self.first_hour - hour)))
+            totals[0:0] = array(totals.typecode, bytes(totals.itemsize * (self.first_hour - hour)))
             self.first_hour = hour
         index = hour - self.first_hour
-        if index >= len(self.totals):
-            self.totals.extend(array("q", bytes(8 * (index + 1 - len(self.totals)))))
-        self.totals[index] += size
+        if index >= len(totals):
+            missing = index + 1 - len(totals)
+            totals.extend(array(totals.typecode, bytes(totals.itemsize * missing)))
+        total = totals[index] + size
+        if totals.typecode != "q" and not 0 <= total <= 0xFFFFFFFF:
+            totals = self.totals = array("q", totals)
+        totals[index] = total
 
     def prune(self, cutoff: float) -> None:
         """Drops the hours that end at or before ``cutoff``."""
@@ -149,8 +155,9 @@ class LogChain:
             self.folded_until = horizon
 
     def prune(self, cutoff: float) -> None:
-        for key in [key for key, file in self.files.items() if file.end < cutoff]:
-            del self.files[key]
+        # A new dict, not deletions: a dict never shrinks, and the one that held a whole
+        # window's files during a first read would keep that table (a few KB) for ever.
+        self.files = {key: file for key, file in self.files.items() if file.end >= cutoff}
         self.coverage = [(begin, end) for begin, end in self.coverage if end >= cutoff]
         self.folded_bytes.prune(cutoff)
 
