@@ -242,3 +242,17 @@ async def test_a_cold_start_of_1000_instances_knows_each_newest_backup_near_the_
         first, _ = first_read_costs(h)
         assert first <= 1.1 * instances * LOOKBACK_WINDOWS, first
         assert first >= instances * (LOOKBACK_WINDOWS - 1)  # it did read the lookback
+
+
+async def test_a_throttled_backfill_marks_its_instance_on_the_status_page() -> None:
+    async with running(instances=1, api={"rate_limit": 2, "retries": 0}) as h:
+        iid = next(iter(h.fleet.instances))
+        assert await h.ready() == 200
+        # Only the backfill asks DescribeBackups before the next poll (one interval away).
+        h.sim.faults.for_action("DescribeBackups").throttle_rate = 1.0
+        await h.advance(10.0)
+        assert h.exporter.state.instances[iid].lookback_complete is False
+        async with h.session.get(h.url + "/status.json") as response:
+            row = (await response.json())["instances"][0]
+        # A warning next to what else it has (this seed's instance has no log backup).
+        assert "throttled" in [p["code"] for p in row["problems"]], row
