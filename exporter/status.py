@@ -215,6 +215,8 @@ def _problems(
         last = summary.last_completed
         if instance.baseline_done and last is not None and last.failed:
             yield Problem("last_failed", f"the last {backup_type} failed")
+    if instance.baseline_done:
+        yield from _unrestorable(instance, now, limit)
     last_good = instance.last_collect_success
     if last_good is not None and now - last_good > DATA_STALE_AFTER:
         yield Problem("data_stale", f"no successful poll for {_duration(now - last_good)}")
@@ -245,6 +247,36 @@ def _problems(
     throttled = instance.throttled_at
     if throttled is not None and now - throttled <= THROTTLED_FOR_INTERVALS * interval:
         yield Problem("throttled", "the API throttled its calls in the last polls", trouble=False)
+
+
+def _unrestorable(instance: InstanceState, now: float, limit: float) -> Iterable[Problem]:
+    """AliyunRdsBackupScheduleStopped and AliyunRdsBackupUnusable, on the same times as
+    their series (each backup's end)."""
+    complete = instance.lookback_complete
+    full = instance.summaries.get(FULL)
+    if full is not None and full.last_success is not None:
+        automated = full.last_automated.end if full.last_automated is not None else None
+        # Not when the scheduled one is the newest: `stale` says it then (both alerts fire).
+        newer_manual = automated is not None and automated < (_success_end(full) or 0.0)
+        if automated is not None and newer_manual and now - automated > limit:
+            yield Problem(
+                "schedule_stopped",
+                f"the newest scheduled full backup is {_duration(now - automated)} old "
+                f"(limit {_duration(limit)})",
+            )
+        elif automated is None and complete:
+            yield Problem(
+                "schedule_stopped", "no scheduled full backup within the lookback, only manual"
+            )
+    for backup_type, summary in sorted(instance.summaries.items()):
+        unusable = summary.last_unusable.end if summary.last_unusable is not None else None
+        if unusable is None:
+            continue
+        restorable = _success_end(summary)
+        if (restorable is None and complete) or (restorable is not None and unusable > restorable):
+            yield Problem(
+                "unusable", f"the newest successful {backup_type} cannot be restored from"
+            )
 
 
 def _recovery_lag(instance: InstanceState, now: float) -> float | None:

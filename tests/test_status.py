@@ -33,7 +33,13 @@ SCHEMA = json.loads((Path(__file__).parents[1] / "docs" / "status.schema.json").
 
 
 def backup(
-    backup_id: str, end: float, *, status: str = "Success", kind: str = "FullBackup"
+    backup_id: str,
+    end: float,
+    *,
+    status: str = "Success",
+    kind: str = "FullBackup",
+    mode: str = "Automated",
+    available: int = 1,
 ) -> Backup:
     return Backup(
         backup_id=backup_id,
@@ -44,11 +50,11 @@ def backup(
         end=end,
         size_bytes=1024,
         method="Physical",
-        mode="Automated",
+        mode=mode,
         initiator="System",
         storage_class="0",
         encrypted=False,
-        available=1,
+        available=available,
         consistent_time=None,
         engine="MySQL",
         engine_version="8.0",
@@ -163,6 +169,21 @@ def test_stale_data_log_gaps_stuck_uploads_and_failed_copies_are_trouble() -> No
         last_success_end=NOW - HOUR, last_failure_end=NOW - DAY, sets=2, failed_sets=1
     )
     assert codes(state) == []  # an older failure, a newer good copy
+
+
+def test_stopped_schedules_and_unusable_backups_are_trouble_as_their_alerts_say() -> None:
+    # Manual backups keep the restore point fresh; the schedule's newest is 70 h old (> 60 h).
+    state = polled(backup("auto", NOW - 70 * HOUR), backup("manual", NOW - HOUR, mode="Manual"))
+    assert codes(state) == ["schedule_stopped"]
+    manual_only = polled(backup("manual", NOW - HOUR, mode="Manual"), complete=False)
+    assert codes(manual_only) == []  # the backfill may still find a scheduled one
+    manual_only.lookback_complete = True
+    assert codes(manual_only) == ["schedule_stopped"]
+    # The newest success cannot be restored from: trouble while it is newer than a good one.
+    state = polled(backup("good", NOW - 30 * HOUR), backup("bad", NOW - HOUR, available=0))
+    assert codes(state) == ["unusable"]
+    older = polled(backup("bad", NOW - 30 * HOUR, available=0), backup("good", NOW - HOUR))
+    assert codes(older) == []
 
 
 def test_throttling_warns_for_two_intervals() -> None:
