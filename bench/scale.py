@@ -640,6 +640,9 @@ def main() -> None:
     args.exporter_tree = str(Path(args.exporter_tree).resolve())
     if args.profile:
         args.profile = str(Path(args.profile).resolve())
+    # The commit measured, not the checkout's path: results are meant to be shared. Read at the
+    # start: the checkout may move on during a long run.
+    measured = commit_of(Path(args.exporter_tree))
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
         began = time.monotonic()
@@ -647,8 +650,7 @@ def main() -> None:
         result["bench_wall_s"] = time.monotonic() - began
         print(json.dumps({k: v for k, v in result.items()}, indent=1)[:4000], flush=True)
         results.append(result)
-    # The commit measured, not the checkout's path: results are meant to be shared.
-    recorded = {**vars(args), "exporter_tree": commit_of(Path(args.exporter_tree))}
+    recorded = {**vars(args), "exporter_tree": measured}
     Path(args.out).write_text(json.dumps({"args": recorded, "results": results}, indent=1))
     print(table(results, args))
 
