@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from exporter.config import format_duration
 from exporter.duties.backups import INSTANCE_GONE_CODES
-from exporter.state import READ_ONLY, DiscoveryStatus, FleetState, InstanceState, TypeSummary
+from exporter.state import DiscoveryStatus, FleetState, InstanceState, TypeSummary
 
 # As the alert rules: a full backup is stale past 1.5 x the policy's interval, or 60 h when
 # the policy is not known (prometheus/rules.yml, AliyunRdsBackupStale).
@@ -204,12 +204,10 @@ def _problems(
             f"newest restorable full backup is {_duration(now - full_end)} old "
             f"(limit {_duration(limit)})",
         )
-    if (
-        instance.baseline_done
-        and instance.lookback_complete
-        and full_end is None
-        and instance.target.instance_type != READ_ONLY
-    ):
+    # Where the collector exports backup_sets{FullBackup}, which the alert needs: not for a
+    # read-only replica that has never had a full backup record.
+    full_sets = FULL in instance.summaries or FULL in instance.failures_total
+    if instance.baseline_done and instance.lookback_complete and full_end is None and full_sets:
         yield Problem("none_in_lookback", "no restorable full backup within the lookback")
     for backup_type, summary in sorted(instance.summaries.items()):
         last = summary.last_completed
@@ -257,8 +255,7 @@ def _unrestorable(instance: InstanceState, now: float, limit: float) -> Iterable
     if full is not None and full.last_success is not None:
         automated = full.last_automated.end if full.last_automated is not None else None
         # Not when the scheduled one is the newest: `stale` says it then (both alerts fire).
-        newer_manual = automated is not None and automated < (_success_end(full) or 0.0)
-        if automated is not None and newer_manual and now - automated > limit:
+        if automated is not None and automated != _success_end(full) and now - automated > limit:
             yield Problem(
                 "schedule_stopped",
                 f"the newest scheduled full backup is {_duration(now - automated)} old "

@@ -61,9 +61,12 @@ def backup(
     )
 
 
-def polled(*backups: Backup, instance_id: str = "rm-1", complete: bool = True) -> InstanceState:
-    """An instance whose first poll found ``backups``."""
-    state = InstanceState(target=Target(instance_id, "cn-hangzhou", description="orders"))
+def polled(
+    *backups: Backup, instance_id: str = "rm-1", complete: bool = True, kind: str = ""
+) -> InstanceState:
+    """An instance (``kind``: its DBInstanceType) whose first poll found ``backups``."""
+    target = Target(instance_id, "cn-hangzhou", description="orders", instance_type=kind)
+    state = InstanceState(target=target)
     state.baseline_done = True
     state.lookback_complete = complete
     state.polled = True
@@ -112,8 +115,11 @@ def test_none_in_lookback_waits_for_the_whole_lookback_and_spares_replicas() -> 
     assert codes(state) == []  # the backfill may still find one
     state.lookback_complete = True
     assert codes(state) == ["none_in_lookback"]
-    state.target = replace(state.target, instance_type="Readonly")
-    assert codes(state) == []
+    replica = polled(kind="Readonly")  # no backup_sets{FullBackup} series, so no alert
+    assert codes(replica) == []
+    # ... unless it has a full backup record (one still running): the alert's series is there.
+    running = replace(backup("b1", NOW - HOUR), status="Running", end=None)
+    assert codes(polled(running, kind="Readonly")) == ["none_in_lookback"]
 
 
 def test_a_failed_last_backup_and_a_broken_recovery_are_trouble() -> None:
@@ -175,6 +181,11 @@ def test_stopped_schedules_and_unusable_backups_are_trouble_as_their_alerts_say(
     # Manual backups keep the restore point fresh; the schedule's newest is 70 h old (> 60 h).
     state = polled(backup("auto", NOW - 70 * HOUR), backup("manual", NOW - HOUR, mode="Manual"))
     assert codes(state) == ["schedule_stopped"]
+    # A newer manual one without an end time: the schedule's is still judged.
+    no_end = replace(backup("manual", NOW - HOUR, mode="Manual"), end=None)
+    assert codes(polled(backup("auto", NOW - 70 * HOUR), no_end, complete=False)) == [
+        "schedule_stopped"
+    ]
     manual_only = polled(backup("manual", NOW - HOUR, mode="Manual"), complete=False)
     assert codes(manual_only) == []  # the backfill may still find a scheduled one
     manual_only.lookback_complete = True
