@@ -22,10 +22,11 @@ ARENA_MAX = 2
 
 def tune_malloc() -> bool:
     """Sets the allocator up as above, where the C library is glibc; returns whether it did."""
+    # Without ldconfig (distroless images) find_library finds nothing: the process's own
+    # symbols (CDLL(None)) include the C library's.
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = getattr(libc, "mallopt", None)
+        mallopt = getattr(ctypes.CDLL(name), "mallopt", None)
     except OSError:
         mallopt = None
     if mallopt is None:  # another C library (musl): its allocator returns memory by itself
