@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, format_duration, load_config
+from exporter.config import Config, ConfigError, format_duration, load_config, parse_duration
 from exporter.logs import LEVELS, setup_logging
 from exporter.service import Exporter
 from exporter.status import Health, Row, discovery_problems, document, fleet_rows
@@ -57,11 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Poll every configured and discovered instance once and print its backup status. "
             "Exit status: 0 all fine, 1 an instance breaks an alert rule (or discovery fails), "
-            "2 cannot run."
+            "2 cannot run (or --timeout passed), 130 interrupted."
         ),
     )
     parser.add_argument("--config.file", dest="config_file", default="config.yaml", metavar="PATH")
     parser.add_argument("--output", choices=["table", "json"], default="table")
+    parser.add_argument(
+        "--timeout",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="give up after this long (e.g. 10m): exit 2 naming the instances not yet read "
+        "(default: wait for them all)",
+    )
     parser.add_argument(
         "--log.level",
         dest="log_level",
@@ -85,7 +93,10 @@ def main(argv: Sequence[str]) -> int:
             print(problem, file=sys.stderr)
         return CANNOT_RUN
     try:
-        rows, doc, problems = asyncio.run(collect(config, sys.stderr))
+        rows, doc, problems = asyncio.run(collect(config, sys.stderr, args.timeout))
+    except TimedOut as late:
+        print(f"report: {late}", file=sys.stderr)
+        return CANNOT_RUN
     except KeyboardInterrupt:
         print("report: interrupted", file=sys.stderr)
         return INTERRUPTED
@@ -105,13 +116,18 @@ def main(argv: Sequence[str]) -> int:
     return TROUBLE if problems else OK
 
 
+class TimedOut(Exception):
+    """``--timeout`` passed before every instance was read; says how far it got."""
+
+
 async def collect(
-    config: Config, progress: TextIO
+    config: Config, progress: TextIO, timeout: float | None = None
 ) -> tuple[list[Row], dict[str, object], list[str]]:
-    """Polls until every instance has been read once; the rows, the JSON document, and a line
-    per instance or discovery entry in trouble."""
+    """Polls until every instance has been read once (or ``timeout`` seconds pass: TimedOut);
+    the rows, the JSON document, and a line per instance or discovery entry in trouble."""
     exporter = Exporter(config)
     bar = Progress(progress)
+    deadline = None if timeout is None else time.monotonic() + timeout
     await exporter.start()
     try:
         while True:
@@ -119,6 +135,11 @@ async def collect(
             bar.show(done, total, listed)
             if listed and done == total:
                 break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimedOut(
+                    f"timed out after {format_duration(timeout or 0)}: {done} of {total} "
+                    f"instances read{_not_yet(exporter.unread())}"
+                )
             await asyncio.sleep(PROGRESS_EVERY)
         bar.finish(total)
         now = exporter.clock.time()
@@ -198,6 +219,23 @@ def _cells(row: Row) -> list[str]:
         row.collection,
         "; ".join(problem.text for problem in row.problems),
     ]
+
+
+def _not_yet(unread: Sequence[str], shown: int = 5) -> str:
+    if not unread:
+        return ""  # every instance read; discovery has not answered
+    more = f" and {len(unread) - shown} more" if len(unread) > shown else ""
+    return "; not yet: " + ", ".join(unread[:shown]) + more
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return seconds
 
 
 def _printable(text: str) -> str:

@@ -337,10 +337,17 @@ class Exporter:
     def first_reads(self) -> tuple[int, int, bool]:
         """Instances whose every duty has run once, all instances, and whether every
         discovery entry has answered once (the report polls until all of them have)."""
-        instances = list(self.state.instances.values())
+        total = len(self.state.instances)
+        return total - len(self.unread()), total, all(d.refreshed for d in self.state.discovery)
+
+    def unread(self) -> list[str]:
+        """The instances ``first_reads`` does not count as done yet, by id."""
         poller = self._poller
-        done = sum(1 for i in instances if i.polled and poller and poller.read_all(i))
-        return done, len(instances), all(d.refreshed for d in self.state.discovery)
+        return sorted(
+            iid
+            for iid, i in self.state.instances.items()
+            if not (i.polled and poller and poller.read_all(i))
+        )
 
     @property
     def calls_in_flight(self) -> int:

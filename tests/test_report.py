@@ -179,3 +179,28 @@ async def test_ctrl_c_while_polling_is_one_line_and_exit_130(tmp_path: Path) -> 
     assert process.returncode == 130, err
     assert "report: interrupted" in err.decode().splitlines()
     assert b"Traceback" not in err and out == b""
+
+
+async def test_a_timeout_names_what_is_not_read_and_exits_2(tmp_path: Path) -> None:
+    fleet = healthy_fleet(time.time(), count=20)
+    async with SimulatedRds(fleet, {KEY_ID: SECRET}).serve("127.0.0.1", 0) as url:
+        # One request a second: 21 instances cannot all be read in two seconds.
+        process = await start_report(tmp_path, url, "--timeout", "2s", rate_limit=1)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    lines = err.decode().splitlines()
+    assert process.returncode == 2, lines
+    assert out == b"" and not any("Traceback" in line for line in lines)
+    timed_out = [line for line in lines if line.startswith("report: timed out after 2s: ")]
+    assert len(timed_out) == 1 and "instances read; not yet: " in timed_out[0], lines
+    assert "and " in timed_out[0] and " more" in timed_out[0]  # five named, the rest counted
+
+
+async def test_a_bad_timeout_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    async with SimulatedRds(healthy_fleet(time.time(), 1), {KEY_ID: SECRET}).serve(
+        "127.0.0.1", 0
+    ) as url:
+        process = await start_report(tmp_path, url, "--timeout", "soon")
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert 'error: argument --timeout: invalid duration "soon"' in err.decode()
+    assert b"Traceback" not in err and out == b""
