@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Callable
 
 from exporter.aliyun.client import RdsClient
 from exporter.duties import Duty
@@ -29,15 +27,11 @@ class Backfill:
     oldest request first; the tasks end when the queue is empty."""
 
     def __init__(
-        self,
-        state: FleetState,
-        clients: Mapping[str, RdsClient],
-        workers: int,
-        now: Callable[[], float] = time.time,
+        self, state: FleetState, client_for: Callable[[InstanceState], RdsClient], workers: int
     ) -> None:
+        """``client_for(instance)``: the client for calls about it (the poller's own)."""
         self._state = state
-        self._now = now  # wall clock: when a throttled answer was seen (the status page)
-        self._clients = clients
+        self._client_for = client_for
         self._workers = max(1, workers)
         self._queue: dict[tuple[str, str], tuple[Duty, InstanceState]] = {}
         self._active: set[tuple[str, str]] = set()
@@ -72,10 +66,7 @@ class Backfill:
                 continue  # no longer polled
             self._active.add(key)
             try:
-                client = self._clients[state.target.account].noting_throttles(
-                    partial(self._throttled, state)
-                )
-                await duty.backfill(client, state)
+                await duty.backfill(self._client_for(state), state)
             except Exception as error:  # logged; tried again after the instance's next poll
                 self._report(key, error)
             else:
@@ -83,9 +74,6 @@ class Backfill:
                     log.info("instance %s: backfill of older records recovered", key[1])
             finally:
                 self._active.discard(key)
-
-    def _throttled(self, state: InstanceState) -> None:
-        state.throttled_at = self._now()
 
     def _report(self, key: tuple[str, str], error: Exception) -> None:
         failure = failure_of(error)

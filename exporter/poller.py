@@ -59,7 +59,7 @@ class Poller:
         self._readiness_duties = [duty for duty in self._duties if duty.gates_readiness]
         self._other_duties = [duty for duty in self._duties if not duty.gates_readiness]
         self._on_gone = on_gone
-        self._backfill = Backfill(state, clients, backfill_workers, clock.time)
+        self._backfill = Backfill(state, self.client_for, backfill_workers)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Set once the fleet's first poll has ended (``FleetState.ready``); never cleared.
         self._warm = asyncio.Event()
@@ -81,6 +81,15 @@ class Poller:
                     name=f"poll {target.instance_id}",
                 )
         self._note_progress()  # a removed target or a first discovery may complete the fleet
+
+    def client_for(self, state: InstanceState) -> RdsClient:
+        """The client for calls about one instance, polls and backfill alike: it notes each
+        throttled answer on the instance (the status page shows it)."""
+
+        def throttled() -> None:
+            state.throttled_at = self._clock.time()
+
+        return self._clients[state.target.account].noting_throttles(throttled)
 
     def read_all(self, state: InstanceState) -> bool:
         """Every duty that applies to the instance has run once, but those that would not run
@@ -169,9 +178,7 @@ class Poller:
     async def run_duty(self, duty: Duty, state: InstanceState) -> Outcome:
         """Runs one duty for one instance; its outcome goes into the instance's state."""
         status = state.duty(duty.name)
-        client = self._clients[state.target.account].noting_throttles(
-            lambda: setattr(state, "throttled_at", self._clock.time())
-        )
+        client = self.client_for(state)
         started = self._clock.monotonic()
         failure: Failure | None = None
         try:
