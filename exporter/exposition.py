@@ -18,6 +18,7 @@ format or escaping, and ``name[]`` filters, are left to the library.
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,12 @@ from exporter.state import FleetState, InstanceState
 log = logging.getLogger(__name__)
 
 Encoder = Callable[[Collector], bytes]
+# Instances whose lines for a family are joined into one piece of the body: large enough that
+# the pieces cost little to hand out, small enough that a piece is not a large copy (about
+# 100 KB at most: a family's lines take up to 100 bytes an instance).
+_BATCH = 1000
+# The body of a scrape, piece by piece (see FleetExposition.render).
+Body = Iterable[bytes]
 
 _EOF = b"# EOF\n"
 _FAST_CONTENT_TYPES = frozenset(
@@ -90,10 +97,16 @@ class _Families(Collector):
 
 @dataclass(slots=True)
 class _Lines:
-    """One instance's formatted lines, and the state they were formatted from."""
+    """One instance's formatted lines, and the state they were formatted from.
+
+    The lines of every family not read at scrape time are one ``bytes``, family after family
+    in the table's order; ``bounds[k]:bounds[k + 1]`` is the k-th family's. One object per
+    instance rather than one per family: at 10,000 instances with every duty on, some 500,000
+    small objects and 15 MB less (bench/README.md, *Every duty on*)."""
 
     key: tuple[object, ...]  # cache_key() when formatted
-    cached: tuple[bytes, ...]  # one per family not read at scrape time, in the table's order
+    text: bytes
+    bounds: array[int]
     broken: bool = False  # its rendering failed: it shows nothing at all
 
 
@@ -141,10 +154,10 @@ class FleetExposition:
         self._cache: dict[str, _Lines] = {}
         self._scratch = collector.families()  # filled by one instance at a time
 
-    def render(self, accept: str, names: Sequence[str] = ()) -> tuple[list[bytes], str]:
+    def render(self, accept: str, names: Sequence[str] = ()) -> tuple[Body, str]:
         """The body, in pieces to send one after the other, and the Content-Type of a scrape
-        with this Accept header. The pieces are the cached lines themselves: no copy of the
-        whole text is made."""
+        with this Accept header. The pieces are slices of the cached lines, cut as they are
+        sent: no copy of the whole text is made, nor a list of all its pieces."""
         encoder, content_type = choose_encoder(accept)
         if names or content_type not in _FAST_CONTENT_TYPES:
             registry = self._registry.restricted_registry(names) if names else self._registry
@@ -152,26 +165,29 @@ class FleetExposition:
         openmetrics = content_type.startswith("application/openmetrics-text")
         return self._render(encoder, openmetrics), content_type
 
-    def _render(self, encoder: Encoder, openmetrics: bool) -> list[bytes]:
+    def _render(self, encoder: Encoder, openmetrics: bool) -> Body:
+        """Everything read from state is read here, at the scrape: the pieces handed out later
+        come from these lines and values even if a poll changes the state meanwhile."""
         now = self._clock.time()
         families = self._collector.families()
         instances = list(self._state.instances.values())
         lines = self._refresh(instances)
-        cached = iter(zip(*(entry.cached for entry in lines), strict=True))
 
         def encode(collector: Collector) -> bytes:
             text = encoder(collector)
             return text[: -len(_EOF)] if openmetrics and text.endswith(_EOF) else text
 
-        out = [encode(_Families(family for c in self._head for family in c.collect()))]
-        for metric, family in zip(m.INSTANCE_METRICS, families.all(), strict=True):
-            out.append(encode(_Families([family])))  # HELP and TYPE: the family is empty
-            if metric.at_scrape:
-                out.append(_at_scrape(metric, lines, instances, now))
-            else:
-                out.extend(next(cached, ()))
-        out.append(encoder(_Families(self._collector.exporter_families())))
-        return out
+        head = encode(_Families(family for c in self._head for family in c.collect()))
+        # HELP and TYPE of each family (the families are empty), and the values read now.
+        parts = [
+            (
+                encode(_Families([family])),
+                _at_scrape(metric, lines, instances, now) if metric.at_scrape else None,
+            )
+            for metric, family in zip(m.INSTANCE_METRICS, families.all(), strict=True)
+        ]
+        tail = encoder(_Families(self._collector.exporter_families()))
+        return _pieces(head, parts, lines, tail)
 
     def warm(self, limit: int) -> int:
         """Formats up to ``limit`` instances whose state changed since their lines were
@@ -224,16 +240,36 @@ class FleetExposition:
         ]
         try:
             render_instance(f, instance)
-            return _Lines(
-                key,
-                tuple(
-                    "".join([sample_line(s) for s in family.samples]).encode()
-                    for family in formatted
-                ),
-            )
+            text = bytearray()
+            bounds = [0]
+            for family in formatted:
+                text += "".join([sample_line(s) for s in family.samples]).encode()
+                bounds.append(len(text))
+            return _Lines(key, bytes(text), array("H" if len(text) <= 0xFFFF else "I", bounds))
         except Exception:  # one broken record must not cost the whole scrape
             log.exception("cannot render instance %s", instance.target.instance_id)
-            return _Lines(key, (b"",) * len(formatted), broken=True)
+            return _Lines(key, b"", array("H", [0] * (len(formatted) + 1)), broken=True)
+
+
+def _pieces(
+    head: bytes, parts: Sequence[tuple[bytes, bytes | None]], lines: Sequence[_Lines], tail: bytes
+) -> Iterator[bytes]:
+    """The body: each family's HELP and TYPE, then its lines, values read at the scrape or
+    every instance's cached lines for it."""
+    yield head
+    cached = 0  # index of the family among those cached
+    for help_and_type, values in parts:
+        yield help_and_type
+        if values is not None:
+            yield values
+            continue
+        next_ = cached + 1
+        for i in range(0, len(lines), _BATCH):
+            yield b"".join(
+                [e.text[e.bounds[cached] : e.bounds[next_]] for e in lines[i : i + _BATCH]]
+            )
+        cached = next_
+    yield tail
 
 
 def _at_scrape(

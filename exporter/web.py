@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-Render = Callable[[str, Sequence[str]], tuple[Sequence[bytes], str]]
+Render = Callable[[str, Sequence[str]], tuple[Iterable[bytes], str]]
 # Large enough that each chunk's trip to aiohttp's compression thread is worth it (64 KiB made
 # the median scrape 50% slower at 10,000 instances: bench/README.md), small next to the body.
 CHUNK_BYTES = 1024 * 1024
@@ -22,7 +22,7 @@ CHUNK_BYTES = 1024 * 1024
 COMPRESS_LEVEL = 1
 
 
-async def _chunks(pieces: Sequence[bytes], size: int) -> AsyncIterator[bytes]:
+async def _chunks(pieces: Iterable[bytes], size: int) -> AsyncIterator[bytes]:
     """The pieces, joined into chunks of about ``size`` bytes."""
     group: list[bytes] = []
     length = 0

@@ -315,3 +315,20 @@ async def test_served_in_chunks_compressed_with_the_configured_headers(
     assert chunks >= 10  # about one per 16 KiB (a piece may be larger): not sent in one go
     assert body == choose_encoder(accept)[0](setup.registry)
     assert plain == choose_encoder("")[0](setup.registry)
+
+
+def test_a_scrape_sends_the_state_it_was_rendered_from() -> None:
+    """The body is cut from the cached lines as it is sent: a poll that lands meanwhile shows
+    at the next scrape, never half in this one."""
+    setup = Setup()
+    fleet(setup)
+    expected = setup.check()
+    pieces, _ = setup.exposition.render("")
+    a = setup.state.instances["rm-a"]
+    a.merge([replace(BASE, backup_id="9", status="Failed", start=T0 + 10, end=T0 + 20)], 0)
+    a.refresh_summaries()
+    setup.state.sync_targets([a.target])  # and the others leave
+    setup.clock._now += 600
+    setup.exposition.render("")  # a scrape in between formats rm-a again
+    assert b"".join(pieces) == expected
+    assert b"".join(setup.exposition.render("")[0]) != expected
