@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 Encoder = Callable[[Collector], bytes]
 # Instances whose lines for a family are joined into one piece of the body: large enough that
-# the pieces cost little to hand out, small enough that a piece is not a large copy (about
-# 100 KB at most: a family's lines take up to 100 bytes an instance).
+# the pieces cost little to hand out, small enough that a piece is not a large copy (a few
+# hundred KB at most: a family's lines take from tens to a few hundred bytes an instance).
 _BATCH = 1000
 # The body of a scrape, piece by piece (see FleetExposition.render).
 Body = Iterable[bytes]
@@ -102,7 +102,7 @@ class _Lines:
     The lines of every family not read at scrape time are one ``bytes``, family after family
     in the table's order; ``bounds[k]:bounds[k + 1]`` is the k-th family's. One object per
     instance rather than one per family: at 10,000 instances with every duty on, some 500,000
-    small objects and 15 MB less (bench/README.md, *Every duty on*)."""
+    small objects fewer (peak RSS 295 -> 261 MiB: bench/README.md, *Every duty on*)."""
 
     key: tuple[object, ...]  # cache_key() when formatted
     text: bytes
